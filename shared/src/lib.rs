@@ -1,0 +1,12 @@
+//! The library both accounts use: the Glue Schema Registry wire format, JSON→Avro schema
+//! inference, the Avro codec and the registry client. It never depends on the Lambda runtime.
+
+pub mod codec;
+pub mod infer;
+pub mod schema;
+pub mod wire;
+
+pub use codec::{Builder, CompiledSchema, DecodeError, EncodeError, JsonBuilder};
+pub use infer::{infer, InferError, InferOptions, Inferred};
+pub use schema::{check_compatibility, Compatibility, Incompatible, Record, SchemaError, Type};
+pub use wire::{Compression, Frame, WireError};
