@@ -1,8 +1,11 @@
 //! The library both accounts use: the Glue Schema Registry wire format, JSON→Avro schema
 //! inference, the Avro codec and the registry client. It never depends on the Lambda runtime.
 
+pub mod aws;
+pub mod broker_map;
 pub mod codec;
 pub mod infer;
+pub mod registry;
 pub mod schema;
 pub mod wire;
 
@@ -10,3 +13,4 @@ pub use codec::{Builder, CompiledSchema, DecodeError, EncodeError, JsonBuilder};
 pub use infer::{infer, InferError, InferOptions, Inferred};
 pub use schema::{check_compatibility, Compatibility, Incompatible, Record, SchemaError, Type};
 pub use wire::{Compression, Frame, WireError};
+pub use registry::{RegistryError, SchemaCache, SchemaRegistry, SchemaSource, SchemaVersion};

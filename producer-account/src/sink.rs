@@ -1,0 +1,203 @@
+//! Where framed records go: Kafka in production, memory in tests.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::client::OAuthToken;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer, ProducerContext};
+use rdkafka::ClientContext;
+use thiserror::Error;
+
+use crate::config::SecurityProtocol;
+
+/// One record to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutRecord {
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Delivery {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Records were not all delivered; the caller must treat the whole batch as failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{failed} of {total} records not delivered: {reason}")]
+pub struct SinkError {
+    pub failed: usize,
+    pub total: usize,
+    pub reason: String,
+}
+
+/// Sends records and waits until each one is acknowledged.
+pub trait RecordSink: Send + Sync {
+    fn send_all(
+        &self,
+        records: Vec<OutRecord>,
+    ) -> impl Future<Output = Result<Vec<Delivery>, SinkError>> + Send;
+}
+
+/// Signs MSK IAM tokens (SASL/OAUTHBEARER) when the protocol asks for it.
+pub struct MskContext {
+    region: Option<aws_config::Region>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl ClientContext for MskContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        let (Some(region), Some(rt)) = (self.region.clone(), self.runtime.clone()) else {
+            return Err("MSK IAM authentication needs AWS_REGION".into());
+        };
+        // librdkafka calls this from its own thread, outside the async runtime.
+        let (token, expiry_ms) = std::thread::spawn(move || {
+            rt.block_on(aws_msk_iam_sasl_signer::generate_auth_token(region))
+        })
+        .join()
+        .map_err(|_| "token signer panicked")?
+        .map_err(|e| e.to_string())?;
+        Ok(OAuthToken {
+            token,
+            principal_name: String::new(),
+            lifetime_ms: expiry_ms,
+        })
+    }
+}
+
+impl ProducerContext for MskContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
+}
+
+/// An idempotent Kafka producer (`acks=all`), one per container.
+pub struct KafkaSink {
+    producer: FutureProducer<MskContext>,
+    topic: String,
+    timeout: Duration,
+}
+
+impl KafkaSink {
+    /// Builds the producer; nothing connects until the first send.
+    pub fn new(
+        bootstrap: &str,
+        topic: &str,
+        protocol: SecurityProtocol,
+        delivery_timeout: Duration,
+    ) -> Result<Self, String> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", bootstrap)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "2")
+            .set(
+                "message.timeout.ms",
+                delivery_timeout.as_millis().to_string(),
+            )
+            .set("socket.connection.setup.timeout.ms", "5000");
+        match protocol {
+            SecurityProtocol::Plaintext => c.set("security.protocol", "plaintext"),
+            SecurityProtocol::Ssl => c.set("security.protocol", "ssl"),
+            SecurityProtocol::SaslSslIam => c
+                .set("security.protocol", "sasl_ssl")
+                .set("sasl.mechanism", "OAUTHBEARER"),
+        };
+        let region = std::env::var("AWS_REGION").ok().map(aws_config::Region::new);
+        let ctx = MskContext {
+            region,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        };
+        let producer = c
+            .create_with_context(ctx)
+            .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
+        Ok(KafkaSink {
+            producer,
+            topic: topic.to_string(),
+            timeout: delivery_timeout,
+        })
+    }
+
+    /// Waits for in-flight records (at shutdown).
+    pub fn flush(&self) {
+        let _ = self.producer.flush(self.timeout);
+    }
+}
+
+impl RecordSink for KafkaSink {
+    async fn send_all(&self, records: Vec<OutRecord>) -> Result<Vec<Delivery>, SinkError> {
+        let total = records.len();
+        let sends = records.iter().map(|r| {
+            self.producer.send(
+                FutureRecord::to(&self.topic)
+                    .key(r.key.as_bytes())
+                    .payload(&r.payload),
+                self.timeout,
+            )
+        });
+        let results = futures::future::join_all(sends).await;
+        let mut deliveries = Vec::with_capacity(total);
+        let mut failed = 0;
+        let mut reason = String::new();
+        for r in results {
+            match r {
+                Ok(d) => deliveries.push(Delivery {
+                    partition: d.partition,
+                    offset: d.offset,
+                }),
+                Err((e, _)) => {
+                    failed += 1;
+                    if reason.is_empty() {
+                        reason = e.to_string();
+                    }
+                }
+            }
+        }
+        if failed > 0 {
+            Err(SinkError {
+                failed,
+                total,
+                reason,
+            })
+        } else {
+            Ok(deliveries)
+        }
+    }
+}
+
+/// Keeps records in memory; can be told to fail.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    pub records: Mutex<Vec<OutRecord>>,
+    pub fail: Mutex<Option<String>>,
+}
+
+impl RecordSink for MemorySink {
+    async fn send_all(&self, records: Vec<OutRecord>) -> Result<Vec<Delivery>, SinkError> {
+        if let Some(reason) = self.fail.lock().unwrap().clone() {
+            return Err(SinkError {
+                failed: records.len(),
+                total: records.len(),
+                reason,
+            });
+        }
+        let mut held = self.records.lock().unwrap();
+        let start = held.len() as i64;
+        let n = records.len();
+        held.extend(records);
+        Ok((0..n as i64)
+            .map(|i| Delivery {
+                partition: 0,
+                offset: start + i,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,151 @@
+//! The handler against JSON fixtures, with an in-memory registry and sink.
+
+use std::path::PathBuf;
+
+use sensor_producer::sink::MemorySink;
+use sensor_producer::{Producer, ProducerSchemas};
+use sensor_shared::registry::MemoryRegistry;
+use sensor_shared::wire::{self, Compression};
+use sensor_shared::{Compatibility, CompiledSchema, InferOptions, RegistryError};
+use serde_json::{json, Value};
+
+fn fixture(path: &str) -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+fn producer(mode: Compatibility) -> Producer<MemoryRegistry, MemorySink> {
+    Producer {
+        schemas: ProducerSchemas::new(
+            MemoryRegistry::new(mode),
+            InferOptions {
+                compatibility: mode,
+                ..Default::default()
+            },
+        ),
+        sink: MemorySink::default(),
+        device_id: "000001".into(),
+        compression: Compression::None,
+        max_batch: 100,
+        clock: || 1_767_225_600_000,
+    }
+}
+
+#[tokio::test]
+async fn demo_sequence_response_contract() {
+    let p = producer(Compatibility::Backward);
+    let r1 = p.handle(fixture("events/empty.json")).await.unwrap();
+    let r2 = p.handle(fixture("events/temperature.json")).await.unwrap();
+    let r3 = p.handle(fixture("events/empty.json")).await.unwrap();
+    let j = serde_json::to_value(&r2).unwrap();
+    assert_eq!(j["statusCode"], 200);
+    assert_eq!(j["schemaVersionNumber"], 2);
+    assert_eq!(j["records"], json!([{"partition": 0, "offset": 1}]));
+    assert!(j["schemaVersionId"].as_str().unwrap().len() == 36);
+    assert_eq!(r1.schema_version_number, Some(1));
+    assert_eq!(r3.schema_version_number, Some(2));
+    assert_eq!(r3.schema_version_id, r2.schema_version_id);
+    let versions = p.schemas.registry().versions();
+    assert_eq!(versions.len(), 2);
+    // What went to the sink is Glue-framed Avro with deviceId and timestamp added.
+    let sent = p.sink.records.lock().unwrap().clone();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|r| r.key == "000001"));
+    let frame = wire::decode(&sent[1].payload, 1 << 20).unwrap();
+    assert_eq!(frame.schema_version_id, versions[1].id);
+    let schema = CompiledSchema::parse(&versions[1].definition).unwrap();
+    assert_eq!(
+        schema.decode(&frame.body).unwrap(),
+        json!({"deviceId": "000001", "timestamp": 1_767_225_600_000i64, "temperature": 30})
+    );
+}
+
+#[tokio::test]
+async fn realistic_events_and_batches() {
+    let p = producer(Compatibility::Backward);
+    for f in ["location", "tags", "humidity"] {
+        let r = p.handle(fixture(&format!("events/{f}.json"))).await.unwrap();
+        assert_eq!(r.status_code, 200, "{f}: {}", r.message);
+    }
+    let r = p.handle(fixture("events/batch.json")).await.unwrap();
+    assert_eq!(r.status_code, 200);
+    assert_eq!(r.records.len(), 2);
+    // Event-supplied timestamps are kept.
+    let sent = p.sink.records.lock().unwrap().clone();
+    let last = wire::decode(&sent.last().unwrap().payload, 1 << 20).unwrap();
+    let v = p.schemas.registry().versions();
+    let schema = CompiledSchema::parse(&v.last().unwrap().definition).unwrap();
+    assert_eq!(
+        schema.decode(&last.body).unwrap()["timestamp"],
+        1_767_225_660_000i64
+    );
+}
+
+#[tokio::test]
+async fn every_bad_request_is_a_400_that_names_the_problem() {
+    let cases = [
+        ("tests/fixtures/not_object.json", "found string"),
+        ("tests/fixtures/empty_batch.json", "empty batch"),
+        ("tests/fixtures/batch_with_number.json", "event 1 must be a JSON object"),
+        ("tests/fixtures/numeric_device.json", "`deviceId` must be a string"),
+        ("tests/fixtures/text_timestamp.json", "`timestamp` must be an integer"),
+    ];
+    for (f, needle) in cases {
+        let p = producer(Compatibility::Backward);
+        let r = p.handle(fixture(f)).await.unwrap();
+        assert_eq!(r.status_code, 400, "{f}");
+        assert!(r.message.contains(needle), "{f}: {}", r.message);
+        assert!(p.sink.records.lock().unwrap().is_empty(), "{f}");
+    }
+    // Conflicting type after a registered version.
+    let p = producer(Compatibility::Backward);
+    p.handle(fixture("events/temperature.json")).await.unwrap();
+    let r = p.handle(fixture("tests/fixtures/temperature_text.json")).await.unwrap();
+    assert_eq!(r.status_code, 400);
+    assert!(r.message.contains("type conflict at `temperature`"), "{}", r.message);
+    // Too deep.
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!({ "x": deep });
+    }
+    let r = p.handle(json!({ "d": deep })).await.unwrap();
+    assert_eq!(r.status_code, 400);
+    assert!(r.message.contains("nesting deeper"), "{}", r.message);
+    // Too many events.
+    let r = p.handle(Value::Array(vec![json!({}); 101])).await.unwrap();
+    assert_eq!(r.status_code, 400);
+    // Incompatible under FULL: long widening to double.
+    let p = producer(Compatibility::Full);
+    p.handle(json!({"t": 1})).await.unwrap();
+    let r = p.handle(json!({"t": 1.5})).await.unwrap();
+    assert_eq!(r.status_code, 400);
+    assert!(r.message.contains("widening is not allowed under FULL"), "{}", r.message);
+    assert_eq!(p.schemas.registry().versions().len(), 1);
+}
+
+#[tokio::test]
+async fn outages_are_errors_and_nothing_is_acknowledged() {
+    let p = producer(Compatibility::Backward);
+    p.schemas
+        .registry()
+        .fail_with(Some(RegistryError::Unavailable("throttled".into())));
+    let e = p.handle(json!({"x": 1})).await.unwrap_err();
+    assert!(e.is_retryable());
+    p.schemas.registry().fail_with(None);
+    *p.sink.fail.lock().unwrap() = Some("broker down".into());
+    let e = p.handle(json!({"x": 1})).await.unwrap_err();
+    assert!(e.is_retryable());
+    assert!(e.to_string().contains("broker down"));
+    *p.sink.fail.lock().unwrap() = None;
+    assert_eq!(p.handle(json!({"x": 1})).await.unwrap().status_code, 200);
+}
+
+#[tokio::test]
+async fn zlib_frames() {
+    let mut p = producer(Compatibility::Backward);
+    p.compression = Compression::Zlib;
+    p.handle(json!({"temperature": 30})).await.unwrap();
+    let sent = p.sink.records.lock().unwrap().clone();
+    assert_eq!(sent[0].payload[1], 0x05);
+    assert!(wire::decode(&sent[0].payload, 1 << 20).is_ok());
+}

@@ -1,0 +1,487 @@
+//! The AWS Glue Schema Registry behind the [`SchemaRegistry`] and [`SchemaSource`] traits.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_glue::error::ProvideErrorMetadata;
+use aws_sdk_glue::types::{
+    Compatibility as GlueCompatibility, DataFormat, RegistryId, SchemaId, SchemaVersionNumber,
+    SchemaVersionStatus,
+};
+use aws_sdk_glue::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use uuid::Uuid;
+
+use super::{RegistryError, SchemaRegistry, SchemaSource, SchemaVersion};
+use crate::schema::{check_compatibility, Compatibility};
+
+/// Where the schema lives and how new versions are created.
+#[derive(Debug, Clone)]
+pub struct GlueRegistryConfig {
+    pub registry_name: String,
+    pub schema_name: String,
+    pub compatibility: Compatibility,
+    pub description: String,
+    /// How long to wait for a PENDING version to settle.
+    pub pending_deadline: Duration,
+    /// First wait between polls of a PENDING version (doubles up to one second).
+    pub pending_initial_backoff: Duration,
+}
+
+impl GlueRegistryConfig {
+    pub fn new(registry_name: impl Into<String>, schema_name: impl Into<String>) -> Self {
+        GlueRegistryConfig {
+            registry_name: registry_name.into(),
+            schema_name: schema_name.into(),
+            compatibility: Compatibility::Backward,
+            description: "Sensor readings, schema inferred by the producer".into(),
+            pending_deadline: Duration::from_secs(20),
+            pending_initial_backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// A Glue client bound to one registry and schema. Build one per container and share it.
+#[derive(Debug)]
+pub struct GlueRegistry {
+    client: Client,
+    config: GlueRegistryConfig,
+    /// Definition → version, for the producer (versions are immutable).
+    known: Mutex<HashMap<String, SchemaVersion>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    NotFound,
+    AlreadyExists,
+    AccessDenied,
+    Invalid,
+    Retryable,
+}
+
+/// Classifies an SDK error by its typed error code, HTTP status and failure kind.
+fn classify<E>(op: &'static str, err: &SdkError<E, HttpResponse>) -> (Kind, String)
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let text = format!(
+        "{op}: {}",
+        aws_smithy_types::error::display::DisplayErrorContext(err)
+    );
+    let kind = match err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            match ctx.err().code() {
+                Some("EntityNotFoundException") => Kind::NotFound,
+                Some("AlreadyExistsException") => Kind::AlreadyExists,
+                Some("AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException") => {
+                    Kind::AccessDenied
+                }
+                Some(
+                    "ThrottlingException"
+                    | "Throttling"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "ConcurrentModificationException"
+                    | "InternalServiceException"
+                    | "ServiceUnavailable",
+                ) => Kind::Retryable,
+                Some("InvalidInputException" | "ResourceNumberLimitExceededException") => {
+                    Kind::Invalid
+                }
+                _ if status == 403 => Kind::AccessDenied,
+                _ if status == 404 => Kind::NotFound,
+                _ if status == 429 || status >= 500 => Kind::Retryable,
+                _ => Kind::Invalid,
+            }
+        }
+        SdkError::ConstructionFailure(_) => credential_kind(err).unwrap_or(Kind::Invalid),
+        // Timeouts, connection failures, unparseable responses and credentials that could not
+        // be fetched: the registry or STS may answer later.
+        _ => credential_kind(err).unwrap_or(Kind::Retryable),
+    };
+    (kind, text)
+}
+
+/// STS refusing the role (trust policy, external id) shows up as a credentials error inside a
+/// dispatch failure: that is a permission problem, not an outage.
+fn credential_kind(err: &(dyn StdError + 'static)) -> Option<Kind> {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(SdkError::ServiceError(ctx)) =
+            e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>()
+        {
+            let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code();
+            return Some(
+                if status == 403
+                    || matches!(
+                        code,
+                        Some("AccessDenied" | "AccessDeniedException" | "InvalidClientTokenId")
+                    )
+                {
+                    Kind::AccessDenied
+                } else if status == 429 || status >= 500 || code == Some("Throttling") {
+                    Kind::Retryable
+                } else {
+                    Kind::Invalid
+                },
+            );
+        }
+        cur = e.source();
+    }
+    None
+}
+
+fn to_error(kind: Kind, text: String) -> RegistryError {
+    match kind {
+        Kind::NotFound => RegistryError::NotFound(text),
+        Kind::AccessDenied => RegistryError::AccessDenied(text),
+        Kind::Invalid | Kind::AlreadyExists => RegistryError::Invalid(text),
+        Kind::Retryable => RegistryError::Unavailable(text),
+    }
+}
+
+fn parse_id(id: Option<&str>) -> Result<Uuid, RegistryError> {
+    let id = id.ok_or_else(|| RegistryError::Unavailable("registry answered without a version id".into()))?;
+    Uuid::parse_str(id)
+        .map_err(|e| RegistryError::Invalid(format!("registry version id {id:?} is not a UUID: {e}")))
+}
+
+fn glue_compatibility(c: Compatibility) -> GlueCompatibility {
+    match c {
+        Compatibility::None => GlueCompatibility::None,
+        Compatibility::Disabled => GlueCompatibility::Disabled,
+        Compatibility::Backward => GlueCompatibility::Backward,
+        Compatibility::BackwardAll => GlueCompatibility::BackwardAll,
+        Compatibility::Forward => GlueCompatibility::Forward,
+        Compatibility::ForwardAll => GlueCompatibility::ForwardAll,
+        Compatibility::Full => GlueCompatibility::Full,
+        Compatibility::FullAll => GlueCompatibility::FullAll,
+    }
+}
+
+enum Status {
+    Available,
+    Pending,
+    Failed(String),
+}
+
+fn status_of(s: Option<&SchemaVersionStatus>) -> Status {
+    match s {
+        Some(SchemaVersionStatus::Available) | None => Status::Available,
+        Some(SchemaVersionStatus::Pending) => Status::Pending,
+        Some(other) => Status::Failed(other.as_str().to_string()),
+    }
+}
+
+impl GlueRegistry {
+    pub fn new(client: Client, config: GlueRegistryConfig) -> Self {
+        GlueRegistry {
+            client,
+            config,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn config(&self) -> &GlueRegistryConfig {
+        &self.config
+    }
+
+    fn schema_id(&self) -> SchemaId {
+        SchemaId::builder()
+            .registry_name(&self.config.registry_name)
+            .schema_name(&self.config.schema_name)
+            .build()
+    }
+
+    /// A version by its number (`None` = latest); `Ok(None)` when the schema does not exist.
+    async fn version_by_number(
+        &self,
+        number: Option<i64>,
+    ) -> Result<Option<SchemaVersion>, RegistryError> {
+        let n = match number {
+            Some(n) => SchemaVersionNumber::builder().version_number(n).build(),
+            None => SchemaVersionNumber::builder().latest_version(true).build(),
+        };
+        let out = self
+            .client
+            .get_schema_version()
+            .schema_id(self.schema_id())
+            .schema_version_number(n)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(SchemaVersion {
+                id: parse_id(o.schema_version_id())?,
+                number: o.version_number().unwrap_or(0),
+                definition: o.schema_definition().unwrap_or_default().to_string(),
+            })),
+            Err(e) => match classify("GetSchemaVersion", &e) {
+                (Kind::NotFound, _) => Ok(None),
+                (k, t) => Err(to_error(k, t)),
+            },
+        }
+    }
+
+    /// The version registered with exactly this definition, if any.
+    async fn find(&self, definition: &str) -> Result<Option<SchemaVersion>, RegistryError> {
+        let out = self
+            .client
+            .get_schema_by_definition()
+            .schema_id(self.schema_id())
+            .schema_definition(definition)
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                let id = parse_id(o.schema_version_id())?;
+                let status = status_of(o.status());
+                self.settle(id, status).await.map(Some)
+            }
+            Err(e) => match classify("GetSchemaByDefinition", &e) {
+                (Kind::NotFound, _) => Ok(None),
+                (k, t) => Err(to_error(k, t)),
+            },
+        }
+    }
+
+    /// Waits until a version is AVAILABLE; FAILURE means the registry found it incompatible.
+    async fn settle(&self, id: Uuid, mut status: Status) -> Result<SchemaVersion, RegistryError> {
+        let deadline = tokio::time::Instant::now() + self.config.pending_deadline;
+        let mut backoff = self.config.pending_initial_backoff;
+        loop {
+            match status {
+                Status::Failed(s) => {
+                    return Err(RegistryError::Incompatible(format!(
+                        "the registry marked schema version {id} {s}"
+                    )))
+                }
+                Status::Pending => {
+                    if tokio::time::Instant::now() + backoff > deadline {
+                        return Err(RegistryError::Unavailable(format!(
+                            "schema version {id} still PENDING after {:?}",
+                            self.config.pending_deadline
+                        )));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    let v = self.fetch(id).await?;
+                    status = v.1;
+                    if matches!(status, Status::Available) {
+                        return Ok(v.0);
+                    }
+                }
+                Status::Available => return Ok(self.fetch(id).await?.0),
+            }
+        }
+    }
+
+    async fn fetch(&self, id: Uuid) -> Result<(SchemaVersion, Status), RegistryError> {
+        let o = self
+            .client
+            .get_schema_version()
+            .schema_version_id(id.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                let (k, t) = classify("GetSchemaVersion", &e);
+                to_error(k, t)
+            })?;
+        Ok((
+            SchemaVersion {
+                id: parse_id(o.schema_version_id())?,
+                number: o.version_number().unwrap_or(0),
+                definition: o.schema_definition().unwrap_or_default().to_string(),
+            },
+            status_of(o.status()),
+        ))
+    }
+
+    async fn create_registry(&self) -> Result<(), RegistryError> {
+        match self
+            .client
+            .create_registry()
+            .registry_name(&self.config.registry_name)
+            .description("Schemas of the sensor pipeline")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match classify("CreateRegistry", &e) {
+                (Kind::AlreadyExists, _) => Ok(()),
+                (k, t) => Err(to_error(k, t)),
+            },
+        }
+    }
+
+    /// Creates the schema with `definition` as version 1; `Ok(None)` when someone else created
+    /// the schema first.
+    async fn create_schema(&self, definition: &str) -> Result<Option<SchemaVersion>, RegistryError> {
+        for attempt in 0..2 {
+            let out = self
+                .client
+                .create_schema()
+                .registry_id(
+                    RegistryId::builder()
+                        .registry_name(&self.config.registry_name)
+                        .build(),
+                )
+                .schema_name(&self.config.schema_name)
+                .data_format(DataFormat::Avro)
+                .compatibility(glue_compatibility(self.config.compatibility))
+                .description(&self.config.description)
+                .schema_definition(definition)
+                .send()
+                .await;
+            match out {
+                Ok(o) => {
+                    let id = parse_id(o.schema_version_id())?;
+                    return self.settle(id, status_of(o.schema_version_status())).await.map(Some);
+                }
+                Err(e) => match classify("CreateSchema", &e) {
+                    (Kind::AlreadyExists, _) => return Ok(None),
+                    (Kind::NotFound, _) if attempt == 0 => self.create_registry().await?,
+                    (k, t) => return Err(to_error(k, t)),
+                },
+            }
+        }
+        Err(RegistryError::Unavailable(
+            "registry vanished while creating the schema".into(),
+        ))
+    }
+
+    /// Checks `definition` locally against the versions the mode names (the registry may not).
+    async fn check_locally(
+        &self,
+        latest: &SchemaVersion,
+        definition: &str,
+    ) -> Result<(), RegistryError> {
+        let mode = self.config.compatibility;
+        check_compatibility(&latest.definition, definition, mode)?;
+        if mode.checks_all_versions() {
+            for n in 1..latest.number {
+                if let Some(v) = self.version_by_number(Some(n)).await? {
+                    check_compatibility(&v.definition, definition, mode)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn register(&self, definition: &str) -> Result<SchemaVersion, RegistryError> {
+        let out = self
+            .client
+            .register_schema_version()
+            .schema_id(self.schema_id())
+            .schema_definition(definition)
+            .send()
+            .await
+            .map_err(|e| {
+                let (k, t) = classify("RegisterSchemaVersion", &e);
+                to_error(k, t)
+            })?;
+        let id = parse_id(out.schema_version_id())?;
+        self.settle(id, status_of(out.status())).await
+    }
+
+    fn remember(&self, definition: &str, v: &SchemaVersion) {
+        self.known
+            .lock()
+            .unwrap()
+            .insert(definition.to_string(), v.clone());
+    }
+}
+
+impl SchemaRegistry for GlueRegistry {
+    async fn latest(&self) -> Result<Option<SchemaVersion>, RegistryError> {
+        self.version_by_number(None).await
+    }
+
+    async fn get_or_register(&self, definition: &str) -> Result<SchemaVersion, RegistryError> {
+        if let Some(v) = self.known.lock().unwrap().get(definition) {
+            return Ok(v.clone());
+        }
+        // Racing producers: every branch that loses a race falls back to a lookup.
+        for _ in 0..3 {
+            if let Some(v) = self.find(definition).await? {
+                self.remember(definition, &v);
+                return Ok(v);
+            }
+            let version = match self.version_by_number(None).await? {
+                None => match self.create_schema(definition).await? {
+                    Some(v) => v,
+                    None => continue,
+                },
+                Some(latest) => {
+                    self.check_locally(&latest, definition).await?;
+                    self.register(definition).await?
+                }
+            };
+            self.remember(definition, &version);
+            return Ok(version);
+        }
+        Err(RegistryError::Unavailable(format!(
+            "schema {} kept changing while registering",
+            self.config.schema_name
+        )))
+    }
+}
+
+impl SchemaSource for GlueRegistry {
+    async fn get_version(&self, id: Uuid) -> Result<SchemaVersion, RegistryError> {
+        let (v, status) = self.fetch(id).await?;
+        match status {
+            Status::Available => Ok(v),
+            Status::Pending => self.settle(id, Status::Pending).await,
+            Status::Failed(s) => Err(RegistryError::NotFound(format!(
+                "schema version {id} is {s}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str, status: u16) -> SdkError<GetSchemaVersionError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message("m").build();
+        let err = GetSchemaVersionError::generic(meta);
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn classifies_service_errors() {
+        let k = |code, status| classify("GetSchemaVersion", &service_error(code, status)).0;
+        assert_eq!(k("EntityNotFoundException", 400), Kind::NotFound);
+        assert_eq!(k("AccessDeniedException", 400), Kind::AccessDenied);
+        assert_eq!(k("", 403), Kind::AccessDenied);
+        assert_eq!(k("ThrottlingException", 400), Kind::Retryable);
+        assert_eq!(k("InternalServiceException", 500), Kind::Retryable);
+        assert_eq!(k("Whatever", 503), Kind::Retryable);
+        assert_eq!(k("InvalidInputException", 400), Kind::Invalid);
+        assert_eq!(k("AlreadyExistsException", 400), Kind::AlreadyExists);
+    }
+
+    #[test]
+    fn transport_failures_are_retryable() {
+        let e: SdkError<GetSchemaVersionError, HttpResponse> =
+            SdkError::timeout_error("slow");
+        assert_eq!(classify("GetSchemaVersion", &e).0, Kind::Retryable);
+        assert!(to_error(Kind::Retryable, "x".into()).is_retryable());
+        assert!(!to_error(Kind::NotFound, "x".into()).is_retryable());
+    }
+}
