@@ -1,0 +1,104 @@
+//! Configuration from environment variables, read and validated once at cold start.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// The consumer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Role in the producer account that may read schemas.
+    pub producer_role_arn: String,
+    pub producer_role_external_id: Option<String>,
+    /// Region of the producer's registry (defaults to the function's region).
+    pub producer_region: Option<String>,
+    pub readings_table: String,
+    pub dead_letter_queue_url: String,
+    pub schema_cache_capacity: usize,
+    /// Cap on an inflated zlib body.
+    pub max_inflated_bytes: usize,
+    pub session_length: Duration,
+}
+
+/// A setting is missing or malformed; the function cannot start.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {var}: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let number = |var: &'static str, default: usize, min: usize| -> Result<usize, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => v.parse::<usize>().ok().filter(|n| *n >= min).ok_or(
+                    ConfigError::Invalid {
+                        var,
+                        reason: format!("{v:?} is not a number >= {min}"),
+                    },
+                ),
+            }
+        };
+        let producer_role_arn =
+            get("PRODUCER_ROLE_ARN").ok_or(ConfigError::Missing("PRODUCER_ROLE_ARN"))?;
+        if !producer_role_arn.starts_with("arn:") || !producer_role_arn.contains(":role/") {
+            return Err(ConfigError::Invalid {
+                var: "PRODUCER_ROLE_ARN",
+                reason: format!("{producer_role_arn:?} is not an IAM role ARN"),
+            });
+        }
+        Ok(Config {
+            producer_role_arn,
+            producer_role_external_id: get("PRODUCER_ROLE_EXTERNAL_ID"),
+            producer_region: get("PRODUCER_REGION"),
+            readings_table: get("READINGS_TABLE").ok_or(ConfigError::Missing("READINGS_TABLE"))?,
+            dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL")
+                .ok_or(ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?,
+            schema_cache_capacity: number("SCHEMA_CACHE_CAPACITY", 1000, 1)?,
+            max_inflated_bytes: number("MAX_INFLATED_BYTES", 4 * 1024 * 1024, 1024)?,
+            session_length: Duration::from_secs(number("ROLE_SESSION_SECONDS", 3600, 900)? as u64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<_, _> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_and_validates() {
+        let ok = [
+            ("PRODUCER_ROLE_ARN", "arn:aws:iam::111111111111:role/reader"),
+            ("PRODUCER_ROLE_EXTERNAL_ID", "x"),
+            ("READINGS_TABLE", "t"),
+            ("DEAD_LETTER_QUEUE_URL", "http://q"),
+        ];
+        let c = cfg(&ok).unwrap();
+        assert_eq!(c.schema_cache_capacity, 1000);
+        assert_eq!(c.producer_role_external_id.as_deref(), Some("x"));
+        assert_eq!(cfg(&ok[1..]), Err(ConfigError::Missing("PRODUCER_ROLE_ARN")));
+        let mut bad = ok.to_vec();
+        bad[0] = ("PRODUCER_ROLE_ARN", "reader");
+        assert!(matches!(cfg(&bad), Err(ConfigError::Invalid { .. })));
+        let mut bad = ok.to_vec();
+        bad.push(("SCHEMA_CACHE_CAPACITY", "0"));
+        assert!(matches!(cfg(&bad), Err(ConfigError::Invalid { .. })));
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build both Lambda deployment packages where the Terraform expects them:
+#   target/lambda/producer/bootstrap.zip   (terraform: producer_lambda_zip / lambda_zip)
+#   target/lambda/consumer/bootstrap.zip   (terraform: consumer_lambda_zip / lambda_zip)
+# x86_64, provided.al2023 (handler "bootstrap"), release profile.
+#
+# cargo-lambda and zig come from the project venv (.venv): scripts/bootstrap.sh provides them if it
+# exists; otherwise this script installs them into .venv itself.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+# Overridable pins of the build tools installed when neither .venv nor scripts/bootstrap.sh has them.
+CARGO_LAMBDA_SPEC="${CARGO_LAMBDA_SPEC:-cargo-lambda==1.9.2}"
+ZIGLANG_SPEC="${ZIGLANG_SPEC:-ziglang==0.17.1}"
+
+have_tools() {
+  [ -x "$VENV/bin/cargo-lambda" ] && "$VENV/bin/python" -c "import ziglang" >/dev/null 2>&1
+}
+
+if ! have_tools && [ -f "$ROOT/scripts/bootstrap.sh" ]; then
+  bash "$ROOT/scripts/bootstrap.sh"
+fi
+if ! have_tools; then
+  echo "build-lambdas: installing $CARGO_LAMBDA_SPEC and $ZIGLANG_SPEC into .venv" >&2
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$CARGO_LAMBDA_SPEC" "$ZIGLANG_SPEC"
+fi
+
+export PATH="$VENV/bin:$PATH"
+
+cargo lambda build --release --output-format zip --x86-64 --bin producer
+cargo lambda build --release --output-format zip --x86-64 --bin consumer
+
+for zip in target/lambda/producer/bootstrap.zip target/lambda/consumer/bootstrap.zip; do
+  if [ ! -s "$zip" ]; then
+    echo "build-lambdas: $zip was not produced" >&2
+    exit 1
+  fi
+  echo "built $zip ($(du -h "$zip" | cut -f1))"
+done

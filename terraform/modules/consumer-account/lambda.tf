@@ -1,0 +1,65 @@
+# The consumer Lambda: decodes Glue-framed Avro through the producer's registry (assumed role) and
+# writes readings to DynamoDB; poison records go to the dead-letter queue.
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  name              = "/aws/lambda/${local.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+
+  # The logs service may use the key only once the key policy admits it.
+  depends_on = [aws_kms_key_policy.this]
+
+  tags = local.tags
+}
+
+resource "aws_lambda_function" "consumer" {
+  #checkov:skip=CKV_AWS_116:The event source mapping invokes the consumer synchronously; failed batches are retried by the mapping and end in its on-failure destination (the dead-letter queue), so an asynchronous-invocation DLQ would never be used.
+  #checkov:skip=CKV_AWS_272:The artifact is built locally by cargo lambda (scripts/build-lambdas.sh) and deployed from this configuration; there is no AWS Signer signing profile in this pipeline.
+  function_name = local.name
+  description   = "Kafka records from ${var.topic} -> assumed-role schema lookup -> readings in DynamoDB"
+  role          = aws_iam_role.lambda.arn
+
+  filename         = var.lambda_zip_path
+  source_code_hash = filebase64sha256(var.lambda_zip_path)
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = ["x86_64"]
+
+  memory_size                    = var.lambda_memory_size
+  timeout                        = var.lambda_timeout
+  reserved_concurrent_executions = var.lambda_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.this.arn
+
+  vpc_config {
+    subnet_ids         = aws_subnet.private[*].id
+    security_group_ids = [aws_security_group.lambda.id]
+  }
+
+  environment {
+    variables = {
+      PRODUCER_ROLE_ARN         = var.producer_role_arn
+      PRODUCER_ROLE_EXTERNAL_ID = var.producer_role_external_id
+      PRODUCER_REGION           = local.producer_region
+      READINGS_TABLE            = aws_dynamodb_table.readings.name
+      DEAD_LETTER_QUEUE_URL     = aws_sqs_queue.dead_letter.url
+      SCHEMA_CACHE_CAPACITY     = tostring(var.schema_cache_capacity)
+    }
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.lambda.name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  depends_on = [
+    aws_iam_role_policy.lambda,
+    aws_iam_role_policy_attachment.lambda_vpc,
+    aws_iam_role_policy_attachment.lambda_xray,
+  ]
+
+  tags = local.tags
+}

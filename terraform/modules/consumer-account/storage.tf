@@ -1,0 +1,41 @@
+# The readings table and the dead-letter queue.
+
+resource "aws_dynamodb_table" "readings" {
+  name                        = "${local.name}-readings"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "deviceId"
+  range_key                   = "timestamp"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "deviceId"
+    type = "S"
+  }
+
+  attribute {
+    name = "timestamp"
+    type = "N"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+
+  tags = local.tags
+}
+
+# Poison records (sent by the function with the raw record, its coordinates and the reason) and
+# the event source mapping's on-failure records (batches it gave up on).
+resource "aws_sqs_queue" "dead_letter" {
+  name                              = "${local.name}-dead-letter"
+  message_retention_seconds         = var.dlq_message_retention_seconds
+  kms_master_key_id                 = aws_kms_key.this.arn
+  kms_data_key_reuse_period_seconds = 300
+
+  tags = local.tags
+}

@@ -1,0 +1,158 @@
+# MSK cluster: TLS only in transit, no unauthenticated access. Two listeners:
+#  - SASL/IAM (9098) for the producer Lambda, authorised by its IAM policy;
+#  - SASL/SCRAM over TLS (9096) for the consumer account's event source mapping through PrivateLink.
+#    Lambda's self-managed Kafka poller speaks TLS only together with SASL (SCRAM/PLAIN) or mTLS, and
+#    mTLS would need an AWS Private CA; SCRAM needs only a secret on each side.
+
+locals {
+  replication_factor = min(3, local.broker_count)
+  min_insync         = max(1, local.replication_factor - 1)
+}
+
+resource "aws_security_group" "msk" {
+  name        = "${local.name}-msk"
+  description = "MSK brokers: SASL/IAM from the producer Lambda, SASL/SCRAM from the broker NLBs"
+  vpc_id      = aws_vpc.this.id
+
+  tags = merge(local.tags, { Name = "${local.name}-msk" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "msk_iam_from_lambda" {
+  security_group_id            = aws_security_group.msk.id
+  referenced_security_group_id = aws_security_group.lambda.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.iam_port
+  to_port                      = local.iam_port
+  description                  = "Kafka SASL/IAM over TLS from the producer Lambda"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "msk_scram_from_nlb" {
+  security_group_id            = aws_security_group.msk.id
+  referenced_security_group_id = aws_security_group.nlb.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.scram_port
+  to_port                      = local.scram_port
+  description                  = "Kafka SASL/SCRAM over TLS from the broker NLBs (consumer account via PrivateLink)"
+}
+
+resource "aws_cloudwatch_log_group" "msk" {
+  name              = "/msk/${local.name}/brokers"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.data.arn
+
+  # The logs service may use the key only once the key policy admits it.
+  depends_on = [aws_kms_key_policy.data]
+
+  tags = local.tags
+}
+
+resource "aws_msk_configuration" "this" {
+  name           = "${local.name}-kafka"
+  description    = "Broker configuration of ${local.name}"
+  kafka_versions = [var.kafka_version]
+
+  server_properties = <<-EOT
+    auto.create.topics.enable=true
+    default.replication.factor=${local.replication_factor}
+    min.insync.replicas=${local.min_insync}
+    num.partitions=${local.broker_count}
+    allow.everyone.if.no.acl.found=${var.kafka_allow_everyone_if_no_acl_found}
+  EOT
+}
+
+resource "aws_msk_cluster" "this" {
+  cluster_name           = "${local.name}-kafka"
+  kafka_version          = var.kafka_version
+  number_of_broker_nodes = local.broker_count
+  enhanced_monitoring    = "DEFAULT"
+
+  broker_node_group_info {
+    instance_type   = var.broker_instance_type
+    client_subnets  = aws_subnet.private[*].id
+    security_groups = [aws_security_group.msk.id]
+
+    storage_info {
+      ebs_storage_info {
+        volume_size = var.broker_volume_size
+      }
+    }
+
+    connectivity_info {
+      public_access {
+        type = "DISABLED"
+      }
+    }
+  }
+
+  configuration_info {
+    arn      = aws_msk_configuration.this.arn
+    revision = aws_msk_configuration.this.latest_revision
+  }
+
+  client_authentication {
+    unauthenticated = false
+
+    sasl {
+      iam   = true
+      scram = true
+    }
+  }
+
+  encryption_info {
+    encryption_at_rest_kms_key_arn = aws_kms_key.data.arn
+
+    encryption_in_transit {
+      client_broker = "TLS"
+      in_cluster    = true
+    }
+  }
+
+  logging_info {
+    broker_logs {
+      cloudwatch_logs {
+        enabled   = true
+        log_group = aws_cloudwatch_log_group.msk.name
+      }
+    }
+  }
+
+  tags = merge(local.tags, { Name = "${local.name}-kafka" })
+}
+
+# Broker host names and client-VPC addresses (sorted by broker ID), for the NLB targets and the
+# broker map. Broker ENIs keep their address when MSK replaces a broker.
+data "aws_msk_broker_nodes" "this" {
+  cluster_arn = aws_msk_cluster.this.arn
+}
+
+locals {
+  broker_nodes = { for node in data.aws_msk_broker_nodes.this.node_info_list : tostring(node.broker_id) => node }
+}
+
+# SASL/SCRAM credentials of the consumer's event source mapping. MSK requires the AmazonMSK_ name
+# prefix and a customer-managed key, and attaches its own resource policy on association.
+resource "aws_secretsmanager_secret" "scram" {
+  #checkov:skip=CKV2_AWS_57:Rotation would desynchronise the two copies of the credential (this secret and the consumer account's event source mapping secret); rotate by changing kafka_scram_password and kafka_scram_password_version on both sides.
+  name                    = "AmazonMSK_${local.name}-consumer-scram"
+  description             = "SASL/SCRAM user of the consumer account's event source mapping"
+  kms_key_id              = aws_kms_key.data.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = local.tags
+}
+
+resource "aws_secretsmanager_secret_version" "scram" {
+  secret_id = aws_secretsmanager_secret.scram.id
+  secret_string_wo = jsonencode({
+    username = var.kafka_scram_username
+    password = var.kafka_scram_password
+  })
+  secret_string_wo_version = var.kafka_scram_password_version
+}
+
+resource "aws_msk_scram_secret_association" "this" {
+  cluster_arn     = aws_msk_cluster.this.arn
+  secret_arn_list = [aws_secretsmanager_secret.scram.arn]
+
+  depends_on = [aws_secretsmanager_secret_version.scram]
+}

@@ -1,0 +1,124 @@
+output "account_id" {
+  description = "Producer account ID."
+  value       = local.account_id
+}
+
+output "region" {
+  description = "Region of the producer account's resources (PRODUCER_REGION of the consumer)."
+  value       = local.region
+}
+
+output "availability_zone_ids" {
+  description = "Zone IDs of the producer subnets and broker NLBs. The consumer's interface endpoints must use these zones."
+  value       = local.az_ids
+}
+
+output "vpc_id" {
+  description = "Producer VPC ID."
+  value       = aws_vpc.this.id
+}
+
+output "private_subnet_ids" {
+  description = "Producer private subnet IDs."
+  value       = aws_subnet.private[*].id
+}
+
+output "msk_cluster_arn" {
+  description = "ARN of the MSK cluster."
+  value       = aws_msk_cluster.this.arn
+}
+
+output "msk_cluster_name" {
+  description = "Name of the MSK cluster."
+  value       = aws_msk_cluster.this.cluster_name
+}
+
+output "bootstrap_brokers_sasl_iam" {
+  description = "SASL/IAM bootstrap list (port 9098) inside the producer VPC."
+  value       = aws_msk_cluster.this.bootstrap_brokers_sasl_iam
+}
+
+output "bootstrap_brokers_sasl_scram" {
+  description = "SASL/SCRAM bootstrap list (port 9096): the same names the consumer resolves to its endpoints."
+  value       = aws_msk_cluster.this.bootstrap_brokers_sasl_scram
+}
+
+output "kafka_scram_port" {
+  description = "Port of the consumer-facing SASL/SCRAM listener."
+  value       = local.scram_port
+}
+
+output "brokers" {
+  description = "Broker map entries: broker_id, endpoint_url (broker host name), broker_port, service_name (VPC endpoint service)."
+  value       = local.brokers
+}
+
+output "endpoint_service_names" {
+  description = "VPC endpoint service name per broker, in broker-ID order."
+  value       = aws_vpc_endpoint_service.broker[*].service_name
+}
+
+output "broker_secret_arn" {
+  description = "ARN of the broker-map secret (readable by the consumer account and the cross-account role)."
+  value       = aws_secretsmanager_secret.broker_map.arn
+}
+
+output "broker_secret_kms_key_arn" {
+  description = "CMK of the broker-map secret."
+  value       = aws_kms_key.broker_map.arn
+}
+
+output "consumer_access_role_arn" {
+  description = "ARN of the cross-account schema-access role (PRODUCER_ROLE_ARN). Known before the role exists, so the consumer can be applied first time round."
+  value       = var.create_consumer_access_role ? aws_iam_role.consumer_access[0].arn : local.consumer_access_role_arn
+}
+
+output "consumer_access_role_created" {
+  description = "Whether the cross-account role exists yet (false after the first pass of a split deployment)."
+  value       = var.create_consumer_access_role
+}
+
+output "consumer_access_external_id" {
+  description = "External ID for the cross-account role (PRODUCER_ROLE_EXTERNAL_ID)."
+  value       = var.consumer_access_external_id
+}
+
+output "registry_name" {
+  description = "Glue registry name (REGISTRY_NAME)."
+  value       = aws_glue_registry.this.registry_name
+}
+
+output "registry_arn" {
+  description = "Glue registry ARN."
+  value       = aws_glue_registry.this.arn
+}
+
+output "schema_name" {
+  description = "Glue schema name (SCHEMA_NAME)."
+  value       = var.schema_name
+}
+
+output "topic" {
+  description = "Kafka topic."
+  value       = var.topic
+}
+
+output "kafka_scram_username" {
+  description = "SASL/SCRAM user name of the consumer's event source mapping."
+  value       = var.kafka_scram_username
+}
+
+output "producer_function_name" {
+  description = "Name of the producer Lambda (for `aws lambda invoke`)."
+  value       = aws_lambda_function.producer.function_name
+}
+
+output "producer_function_arn" {
+  description = "ARN of the producer Lambda."
+  value       = aws_lambda_function.producer.arn
+}
+
+output "producer_lambda_role_arn" {
+  description = "Execution role of the producer Lambda."
+  value       = aws_iam_role.lambda.arn
+}

@@ -1,0 +1,29 @@
+output "producer" {
+  description = "Producer account: cluster, brokers, registry, broker-map secret, cross-account role, producer Lambda."
+  value = {
+    account_id                 = module.producer.account_id
+    region                     = module.producer.region
+    msk_cluster_arn            = module.producer.msk_cluster_arn
+    brokers                    = module.producer.brokers
+    broker_secret_arn          = module.producer.broker_secret_arn
+    registry_name              = module.producer.registry_name
+    schema_name                = module.producer.schema_name
+    topic                      = module.producer.topic
+    consumer_access_role_arn   = module.producer.consumer_access_role_arn
+    producer_function_name     = module.producer.producer_function_name
+    bootstrap_brokers_sasl_iam = module.producer.bootstrap_brokers_sasl_iam
+  }
+}
+
+output "consumer" {
+  description = "Consumer account: Lambda, event source mapping, readings table, dead-letter queue."
+  value = {
+    account_id                = module.consumer.account_id
+    consumer_function_name    = module.consumer.consumer_function_name
+    lambda_role_arn           = module.consumer.lambda_role_arn
+    event_source_mapping_uuid = module.consumer.event_source_mapping_uuid
+    kafka_bootstrap_servers   = module.consumer.kafka_bootstrap_servers
+    readings_table_name       = module.consumer.readings_table_name
+    dead_letter_queue_url     = module.consumer.dead_letter_queue_url
+  }
+}

@@ -1,0 +1,208 @@
+"""Security and wiring invariants of the consumer account."""
+
+from __future__ import annotations
+
+from tfhelpers import ROOTS, block, blocks, consumer, load_dir, statements
+
+
+def _esm():
+    return consumer().resource("aws_lambda_event_source_mapping", "kafka")
+
+
+# --- Event source mapping ------------------------------------------------------------------------
+
+
+def test_esm_reads_the_topic_of_the_self_managed_cluster():
+    esm = _esm()
+    assert esm["topics"] == ["${var.topic}"]
+    assert "event_source_arn" not in esm, "self-managed Kafka has no event source ARN"
+    endpoints = block(esm, "self_managed_event_source")["endpoints"]
+    assert endpoints == {"KAFKA_BOOTSTRAP_SERVERS": "${local.bootstrap_servers}"}
+    bootstrap = consumer().locals["bootstrap_servers"]
+    assert "b.endpoint_url" in bootstrap and "b.broker_port" in bootstrap
+    assert block(esm, "self_managed_kafka_event_source_config")["consumer_group_id"] == "${local.consumer_group_id}"
+    assert esm["function_name"] == "${aws_lambda_function.consumer.arn}"
+
+
+def test_esm_batching_and_starting_position():
+    esm = _esm()
+    variables = consumer().variables
+    assert esm["batch_size"] == "${var.batch_size}"
+    assert esm["maximum_batching_window_in_seconds"] == "${var.maximum_batching_window_in_seconds}"
+    assert esm["starting_position"] == "${var.starting_position}"
+    assert variables["batch_size"]["default"] == 500
+    assert variables["maximum_batching_window_in_seconds"]["default"] == 1
+    assert variables["starting_position"]["default"] == "TRIM_HORIZON"
+    assert "10000" in variables["batch_size"]["validation"][0]["condition"]
+    assert '"LATEST"' in variables["starting_position"]["validation"][0]["condition"]
+
+
+def test_esm_runs_in_every_private_subnet_with_its_security_group_and_scram_secret():
+    esm = _esm()
+    dynamic = esm["dynamic"][0]["source_access_configuration"]
+    assert dynamic["for_each"] == "${aws_subnet.private[*].id}"
+    assert dynamic["content"] == [{"type": "VPC_SUBNET", "uri": "subnet:${source_access_configuration.value}"}]
+    static = {c["type"]: c["uri"] for c in blocks(esm, "source_access_configuration")}
+    assert static == {
+        "VPC_SECURITY_GROUP": "security_group:${aws_security_group.esm.id}",
+        "SASL_SCRAM_512_AUTH": "${aws_secretsmanager_secret.kafka_scram.arn}",
+    }
+
+
+def test_esm_sends_failed_batches_to_the_dead_letter_queue():
+    on_failure = block(block(_esm(), "destination_config"), "on_failure")
+    assert on_failure == {"destination_arn": "${aws_sqs_queue.dead_letter.arn}"}
+
+
+def test_esm_waits_for_the_network_and_credentials():
+    needs = set(_esm()["depends_on"])
+    for dependency in (
+        "aws_route53_record.broker",
+        "aws_vpc_endpoint.broker",
+        "aws_vpc_endpoint.interface",
+        "aws_secretsmanager_secret_version.kafka_scram",
+        "aws_iam_role_policy.lambda",
+    ):
+        assert f"${{{dependency}}}" in needs, dependency
+
+
+def test_esm_security_group_reaches_only_the_broker_endpoints_and_the_api_endpoints():
+    config = consumer()
+    egress = [r for r in config.of_type("aws_vpc_security_group_egress_rule").values()
+              if r["security_group_id"] == "${aws_security_group.esm.id}"]
+    targets = sorted(r["referenced_security_group_id"] for r in egress)
+    assert targets == ["${aws_security_group.endpoints.id}", "${aws_security_group.kafka_endpoints.id}"]
+    for rule in config.of_type("aws_vpc_security_group_egress_rule").values():
+        assert "cidr_ipv4" not in rule, "no CIDR-wide egress"
+
+
+# --- Reaching the brokers ----------------------------------------------------------------------------
+
+
+def test_one_interface_endpoint_and_one_dns_alias_per_broker():
+    config = consumer()
+    endpoint = config.resource("aws_vpc_endpoint", "broker")
+    assert endpoint["for_each"] == "${local.brokers_by_id}"
+    assert endpoint["service_name"] == "${each.value.service_name}"
+    assert endpoint["vpc_endpoint_type"] == "Interface"
+    assert endpoint["private_dns_enabled"] is False
+    assert endpoint["security_group_ids"] == ["${aws_security_group.kafka_endpoints.id}"]
+    zone = config.resource("aws_route53_zone", "kafka")
+    assert zone["name"] == "kafka.${local.producer_region}.amazonaws.com"
+    assert block(zone, "vpc") == {"vpc_id": "${aws_vpc.this.id}"}
+    record = config.resource("aws_route53_record", "broker")
+    assert record["for_each"] == "${local.brokers_by_id}"
+    assert record["name"] == "${each.value.endpoint_url}"
+    assert record["type"] == "A"
+    alias = block(record, "alias")
+    assert alias["name"] == "${aws_vpc_endpoint.broker[each.key].dns_entry[0].dns_name}"
+    assert alias["zone_id"] == "${aws_vpc_endpoint.broker[each.key].dns_entry[0].hosted_zone_id}"
+    assert config.locals["brokers_by_id"] == "${{for b in var.brokers : tostring(b.broker_id) => b}}"
+
+
+def test_aws_apis_are_reached_through_endpoints_so_no_nat_is_needed():
+    config = consumer()
+    assert config.locals["interface_endpoint_services"] == '${toset(["glue", "lambda", "secretsmanager", "sqs", "sts"])}'
+    interface = config.resource("aws_vpc_endpoint", "interface")
+    assert interface["private_dns_enabled"] is True
+    assert interface["vpc_endpoint_type"] == "Interface"
+    dynamodb = config.resource("aws_vpc_endpoint", "dynamodb")
+    assert dynamodb["vpc_endpoint_type"] == "Gateway"
+    assert dynamodb["service_name"].endswith(".dynamodb")
+    assert dynamodb["route_table_ids"] == ["${aws_route_table.private.id}"]
+
+
+def test_producer_region_must_be_this_region():
+    check = consumer().checks["producer_in_this_region"]
+    assert block(check, "assert")["condition"] == "${local.producer_region == local.region}"
+
+
+def test_consumer_subnets_use_the_producer_zone_ids():
+    config = consumer()
+    subnet = config.resource("aws_subnet", "private")
+    assert subnet["availability_zone_id"] == "${var.availability_zone_ids[count.index]}"
+    assert "availability_zone" not in subnet
+    both = load_dir(ROOTS["both"]).modules["consumer"]
+    assert both["availability_zone_ids"] == "${module.producer.availability_zone_ids}"
+
+
+# --- Lambda and its role --------------------------------------------------------------------------
+
+
+def test_consumer_lambda_runtime_package_and_network():
+    function = consumer().resource("aws_lambda_function", "consumer")
+    assert function["runtime"] == "provided.al2023"
+    assert function["handler"] == "bootstrap"
+    assert function["architectures"] == ["x86_64"]
+    assert function["source_code_hash"] == "${filebase64sha256(var.lambda_zip_path)}"
+    vpc = block(function, "vpc_config")
+    assert vpc["security_group_ids"] == ["${aws_security_group.lambda.id}"]
+    assert load_dir(ROOTS["consumer"]).variables["lambda_zip"]["default"] == "target/lambda/consumer/bootstrap.zip"
+    assert load_dir(ROOTS["both"]).variables["consumer_lambda_zip"]["default"] == "target/lambda/consumer/bootstrap.zip"
+
+
+def test_consumer_role_can_assume_only_the_producer_role():
+    document = consumer().data_source("aws_iam_policy_document", "consumer_lambda")
+    assume = [s for s in statements(document) if "sts:AssumeRole" in s["actions"]]
+    (statement,) = assume
+    assert statement["actions"] == ["sts:AssumeRole"]
+    assert statement["resources"] == ["${var.producer_role_arn}"]
+
+
+def test_consumer_role_writes_only_its_table_and_queue():
+    document = consumer().data_source("aws_iam_policy_document", "consumer_lambda")
+    by_action = {a: s["resources"] for s in statements(document) for a in s["actions"]}
+    assert sorted(a for a in by_action if a.startswith("dynamodb:")) == ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
+    assert by_action["dynamodb:BatchWriteItem"] == ["${aws_dynamodb_table.readings.arn}"]
+    assert by_action["dynamodb:PutItem"] == ["${aws_dynamodb_table.readings.arn}"]
+    assert [a for a in by_action if a.startswith("sqs:")] == ["sqs:SendMessage"]
+    assert by_action["sqs:SendMessage"] == ["${aws_sqs_queue.dead_letter.arn}"]
+    assert by_action["secretsmanager:GetSecretValue"] == ["${aws_secretsmanager_secret.kafka_scram.arn}"]
+    assert by_action["kms:Decrypt"] == ["${aws_kms_key.this.arn}"]
+    assert set(by_action) == {
+        "sts:AssumeRole",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:PutItem",
+        "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSecurityGroups",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+
+
+def test_consumer_role_is_assumable_by_lambda_only():
+    (statement,) = statements(consumer().data_source("aws_iam_policy_document", "lambda_trust"))
+    assert statement["actions"] == ["sts:AssumeRole"]
+    assert blocks(statement, "principals") == [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}]
+
+
+# --- Data stores -------------------------------------------------------------------------------------
+
+
+def test_readings_table_keys_billing_pitr_and_cmk():
+    table = consumer().resource("aws_dynamodb_table", "readings")
+    assert table["hash_key"] == "deviceId"
+    assert table["range_key"] == "timestamp"
+    assert {a["name"]: a["type"] for a in blocks(table, "attribute")} == {"deviceId": "S", "timestamp": "N"}
+    assert table["billing_mode"] == "PAY_PER_REQUEST"
+    assert block(table, "point_in_time_recovery") == {"enabled": True}
+    assert block(table, "server_side_encryption") == {"enabled": True, "kms_key_arn": "${aws_kms_key.this.arn}"}
+
+
+def test_dead_letter_queue_is_encrypted_with_the_cmk():
+    queue = consumer().resource("aws_sqs_queue", "dead_letter")
+    assert queue["kms_master_key_id"] == "${aws_kms_key.this.arn}"
+    assert queue["message_retention_seconds"] == "${var.dlq_message_retention_seconds}"
+
+
+def test_scram_secret_is_encrypted_and_write_only():
+    config = consumer()
+    assert config.resource("aws_secretsmanager_secret", "kafka_scram")["kms_key_id"] == "${aws_kms_key.this.arn}"
+    version = config.resource("aws_secretsmanager_secret_version", "kafka_scram")
+    assert "secret_string" not in version
+    assert "var.kafka_scram_password" in version["secret_string_wo"]
+    assert version["secret_string_wo_version"] == "${var.kafka_scram_password_version}"

@@ -1,0 +1,180 @@
+"""Layout of the Terraform: where providers live, version pins, how the roots use the modules."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from tfhelpers import (
+    CONSUMER_MODULE,
+    MODULES,
+    PRODUCER_MODULE,
+    REPO,
+    ROOTS,
+    TF,
+    all_tf_files,
+    block,
+    load_dir,
+    parse_file,
+)
+
+TERRAFORM_CONSTRAINT = ">= 1.11, < 2.0"
+AWS_CONSTRAINT = "~> 6.0"
+
+
+def test_composed_root_uses_the_repository_provider_tf():
+    link = TF / "provider.tf"
+    assert link.is_symlink(), "terraform/provider.tf must link to the repository's provider.tf"
+    assert link.resolve() == (REPO / "provider.tf").resolve()
+
+
+def test_provider_tf_has_a_default_provider_and_one_alias_per_account():
+    providers = parse_file(REPO / "provider.tf").get("provider", [])
+    aws = [body["aws"] for body in providers if "aws" in body]
+    aliases = sorted(p.get("alias", "<default>") for p in aws)
+    assert aliases == ["<default>", "consumer", "producer"]
+    for side in ("producer", "consumer"):
+        (config,) = [p for p in aws if p.get("alias") == side]
+        assert config["region"] == "${var.aws_region}", "both accounts share one region"
+        assert config["profile"] == f"${{var.{side}_profile}}"
+        assumed = config["dynamic"][0]["assume_role"]
+        assert f"var.{side}_assume_role_arn" in assumed["for_each"]
+        assert f"var.{side}_account_id" in config["allowed_account_ids"]
+        assert block(config, "default_tags")["tags"]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES), ids=str)
+def test_modules_have_no_provider_blocks(module):
+    config = load_dir(MODULES[module])
+    assert config.providers == [], f"{module} module configures a provider"
+    for file in config.files:
+        assert not re.search(r"^\s*provider\s+\"", file.read_text(), re.M), file
+
+
+def _pins(config):
+    versions = [t["required_version"] for t in config.terraform if "required_version" in t]
+    providers = [p for t in config.terraform for p in t.get("required_providers", [])]
+    return versions, providers
+
+
+@pytest.mark.parametrize(
+    "path",
+    [ROOTS["both"], ROOTS["producer"], ROOTS["consumer"], PRODUCER_MODULE, CONSUMER_MODULE],
+    ids=["root-both", "root-producer", "root-consumer", "module-producer", "module-consumer"],
+)
+def test_every_root_and_module_pins_terraform_and_the_aws_provider(path):
+    versions, providers = _pins(load_dir(path))
+    assert versions == [TERRAFORM_CONSTRAINT], f"{path}: required_version {versions}"
+    assert len(providers) == 1, f"{path}: required_providers declared {len(providers)} times"
+    aws = providers[0]["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert aws["version"] == AWS_CONSTRAINT
+    assert "configuration_aliases" not in aws, "no module needs both accounts"
+
+
+def test_version_constraints_bound_both_ends():
+    # >= 1.11 for write-only arguments, < 2.0 against the next major; ~> 6.0 is >= 6.0, < 7.0.
+    lower, upper = (part.strip() for part in TERRAFORM_CONSTRAINT.split(","))
+    assert lower.startswith(">=") and tuple(map(int, lower[2:].split("."))) >= (1, 11)
+    assert upper.startswith("<")
+    assert re.fullmatch(r"~> \d+\.\d+", AWS_CONSTRAINT)
+
+
+def test_composed_root_gives_each_module_one_account():
+    config = load_dir(ROOTS["both"])
+    assert set(config.modules) == {"producer", "consumer"}
+    for side, module in config.modules.items():
+        assert module["providers"] == {"aws": f"${{aws.{side}}}"}
+        assert (TF / module["source"]).resolve() == MODULES[side].resolve()
+    # The producer's role trusts the consumer module's Lambda role, not a guessed ARN.
+    assert config.modules["producer"]["consumer_lambda_role_arn"] == "${module.consumer.lambda_role_arn}"
+    assert config.modules["producer"]["create_consumer_access_role"] is True
+    assert config.modules["consumer"]["producer_role_arn"] == "${module.producer.consumer_access_role_arn}"
+    assert config.modules["consumer"]["brokers"] == "${module.producer.brokers}"
+
+
+@pytest.mark.parametrize("side", ["producer", "consumer"])
+def test_account_roots_configure_one_provider_and_call_their_module(side):
+    config = load_dir(ROOTS[side])
+    assert [name for name, _ in config.providers] == ["aws"]
+    assert "alias" not in config.providers[0][1]
+    assert list(config.modules) == [side]
+    module = config.modules[side]
+    assert "providers" not in module
+    assert (ROOTS[side] / module["source"]).resolve() == MODULES[side].resolve()
+
+
+def test_split_producer_creates_the_cross_account_role_only_once_the_consumer_role_is_known():
+    module = load_dir(ROOTS["producer"]).modules["producer"]
+    assert module["create_consumer_access_role"] == "${var.consumer_lambda_role_arn != null}"
+    assert load_dir(ROOTS["producer"]).variables["consumer_lambda_role_arn"]["default"] is None
+
+
+def test_no_nat_internet_gateway_or_public_addresses():
+    for file in all_tf_files():
+        text = file.read_text()
+        for forbidden in ("aws_nat_gateway", "aws_internet_gateway", "aws_eip", "aws_egress_only_internet_gateway"):
+            assert forbidden not in text, f"{file}: {forbidden}"
+        assert not re.search(r"map_public_ip_on_launch\s*=\s*true", text), file
+        assert not re.search(r"associate_public_ip_address\s*=\s*true", text), file
+
+
+# Account-unique names: with both providers on one account, the producer and consumer modules must
+# not produce the same name for the same kind of resource.
+UNIQUE_NAMES = {
+    "aws_cloudwatch_event_rule": "name",
+    "aws_cloudwatch_log_group": "name",
+    "aws_dynamodb_table": "name",
+    "aws_iam_role": "name",
+    "aws_kms_alias": "name",
+    "aws_lambda_function": "function_name",
+    "aws_lb": "name",
+    "aws_lb_target_group": "name",
+    "aws_msk_cluster": "cluster_name",
+    "aws_msk_configuration": "name",
+    "aws_secretsmanager_secret": "name",
+    "aws_security_group": "name",
+    "aws_sqs_queue": "name",
+}
+
+
+def _names(side):
+    config = load_dir(MODULES[side])
+    names = {}
+    for (rtype, rname), body in config.resources.items():
+        if rtype in UNIQUE_NAMES:
+            value = body[UNIQUE_NAMES[rtype]]
+            if value == "${local.consumer_access_role_name}":
+                value = config.locals["consumer_access_role_name"]
+            names[(rtype, rname)] = value
+    return config, names
+
+
+@pytest.mark.parametrize("side", ["producer", "consumer"])
+def test_every_account_unique_name_carries_the_side(side):
+    config, names = _names(side)
+    assert config.locals["name"] == f"${{var.name_prefix}}-{side}"
+    assert names, "no named resources found"
+    for resource, value in names.items():
+        assert "${local.name}" in value, f"{side} {resource} name {value!r} does not include local.name"
+
+
+def test_producer_and_consumer_names_never_collide():
+    _, producer_names = _names("producer")
+    _, consumer_names = _names("consumer")
+    expand = {
+        "producer": lambda v: v.replace("${local.name}", "P-producer"),
+        "consumer": lambda v: v.replace("${local.name}", "P-consumer"),
+    }
+    seen = {(rtype, expand["producer"](v)) for (rtype, _), v in producer_names.items()}
+    clashes = {(rtype, expand["consumer"](v)) for (rtype, _), v in consumer_names.items()} & seen
+    assert clashes == set()
+
+
+def test_name_prefix_leaves_room_in_32_character_load_balancer_names():
+    pattern = load_dir(PRODUCER_MODULE).variables["name_prefix"]["validation"][0]["condition"]
+    longest = re.search(r"\{0,(\d+)\}", pattern)
+    assert longest, pattern
+    prefix_max = int(longest.group(1)) + 2
+    # "<prefix>-producer-b<NN>" must fit the 32-character limit of NLB and target group names.
+    assert prefix_max + len("-producer-b10") <= 32

@@ -1,0 +1,168 @@
+"""Invariants over every policy and every module: no "*" principals, no wildcard actions beyond the
+KMS key-policy delegation, "*" resources only where the service offers nothing narrower, policies as
+readable documents, encryption and log retention everywhere."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from tfhelpers import MODULES, all_tf_files, blocks, load_dir, statements
+
+# Actions AWS authorises against "*" only, with why.
+STAR_RESOURCE_ACTIONS = {
+    "glue:GetSchemaVersion",  # lookups by SchemaVersionId
+    "ec2:DescribeVpcs",  # EC2 Describe* has no resource-level permissions
+    "ec2:DescribeSecurityGroups",
+}
+ALLOWED_MANAGED_POLICIES = {
+    "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+    "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess",
+}
+
+
+def _documents():
+    for side, path in MODULES.items():
+        for name, document in load_dir(path).policy_documents().items():
+            yield side, name, document
+
+
+DOCUMENTS = list(_documents())
+IDS = [f"{side}:{name}" for side, name, _ in DOCUMENTS]
+
+
+def test_policy_documents_were_found():
+    names = {f"{side}:{name}" for side, name, _ in DOCUMENTS}
+    assert {"producer:consumer_access_trust", "producer:consumer_access", "producer:broker_map_secret",
+            "consumer:consumer_lambda", "producer:kms_broker_map", "consumer:kms"} <= names
+
+
+def _is_key_policy_delegation(statement) -> bool:
+    principals = blocks(statement, "principals")
+    return (
+        statement.get("sid") == "EnableIamPolicies"
+        and statement["actions"] == ["kms:*"]
+        and principals == [{"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.account_id}:root"]}]
+        and len(statement["resources"]) == 1
+        and statement["resources"][0].startswith("${aws_kms_key.")
+    )
+
+
+@pytest.mark.parametrize(("side", "name", "document"), DOCUMENTS, ids=IDS)
+def test_no_star_principals(side, name, document):
+    for statement in statements(document):
+        for principal in blocks(statement, "principals"):
+            assert "*" not in principal["identifiers"], f"{side}:{name}"
+            for identifier in principal["identifiers"]:
+                assert not identifier.endswith(":*"), identifier
+        assert "not_principals" not in statement
+
+
+@pytest.mark.parametrize(("side", "name", "document"), DOCUMENTS, ids=IDS)
+def test_no_wildcard_actions_except_the_key_policy_delegation_to_iam(side, name, document):
+    for statement in statements(document):
+        assert "not_actions" not in statement
+        wildcards = [a for a in statement["actions"] if "*" in a]
+        if wildcards:
+            assert _is_key_policy_delegation(statement), f"{side}:{name}: {wildcards}"
+            assert name.startswith("kms"), "kms:* only in key policies"
+
+
+@pytest.mark.parametrize(("side", "name", "document"), DOCUMENTS, ids=IDS)
+def test_star_resources_only_where_aws_allows_nothing_narrower(side, name, document):
+    for statement in statements(document):
+        if statement.get("effect", "Allow") != "Allow":
+            continue
+        resources = statement.get("resources", [])
+        if "*" in resources:
+            assert resources == ["*"]
+            assert set(statement["actions"]) <= STAR_RESOURCE_ACTIONS, f"{side}:{name}: {statement['actions']}"
+
+
+@pytest.mark.parametrize(("side", "name", "document"), DOCUMENTS, ids=IDS)
+def test_statements_allow_only(side, name, document):
+    for statement in statements(document):
+        assert statement["effect"] == "Allow", "explicit effect on every statement"
+        assert statement.get("sid"), "every statement has a sid"
+
+
+def test_no_inline_json_policies_or_star_principals_anywhere():
+    for file in all_tf_files():
+        text = file.read_text()
+        assert not re.search(r"\bStatement\s*=", text), f"{file}: policy written inline, use aws_iam_policy_document"
+        assert not re.search(r"\"Statement\"", text), file
+        assert not re.search(r"identifiers\s*=\s*\[\s*\"\*\"", text), file
+        assert not re.search(r"Principal\s*=\s*\"\*\"", text), file
+        assert not re.search(r"AWS\s*=\s*\"\*\"", text), file
+
+
+@pytest.mark.parametrize("side", sorted(MODULES))
+def test_policies_are_attached_from_documents(side):
+    config = load_dir(MODULES[side])
+    attached = []
+    for rtype, attribute in (
+        ("aws_iam_role", "assume_role_policy"),
+        ("aws_iam_role_policy", "policy"),
+        ("aws_kms_key_policy", "policy"),
+        ("aws_secretsmanager_secret_policy", "policy"),
+    ):
+        for name, body in config.of_type(rtype).items():
+            attached.append(body[attribute])
+            assert re.fullmatch(r"\$\{data\.aws_iam_policy_document\.\w+(\[0\])?\.json\}", body[attribute]), (rtype, name)
+    assert attached
+    for attachment in config.of_type("aws_iam_role_policy_attachment").values():
+        assert attachment["policy_arn"] in ALLOWED_MANAGED_POLICIES
+    assert not config.of_type("aws_iam_policy"), "no customer-managed policies to drift"
+    assert not config.of_type("aws_iam_user"), "no long-term credentials"
+
+
+@pytest.mark.parametrize("side", sorted(MODULES))
+def test_every_log_group_has_retention_and_a_cmk(side):
+    groups = load_dir(MODULES[side]).of_type("aws_cloudwatch_log_group")
+    assert len(groups) >= 2
+    for name, group in groups.items():
+        assert group["retention_in_days"] == "${var.log_retention_days}", name
+        key = re.fullmatch(r"\$\{aws_kms_key\.(\w+)\.arn\}", group["kms_key_id"])
+        assert key, name
+        # CloudWatch Logs may use the key only after the key policy has admitted it.
+        assert f"${{aws_kms_key_policy.{key.group(1)}}}" in group.get("depends_on", []), name
+
+
+@pytest.mark.parametrize("side", sorted(MODULES))
+def test_every_key_rotates_and_has_a_policy(side):
+    config = load_dir(MODULES[side])
+    keys = config.of_type("aws_kms_key")
+    policies = {body["key_id"] for body in config.of_type("aws_kms_key_policy").values()}
+    assert keys
+    for name, key in keys.items():
+        assert key["enable_key_rotation"] is True, name
+        assert f"${{aws_kms_key.{name}.id}}" in policies, f"{name} has no key policy"
+
+
+@pytest.mark.parametrize("side", sorted(MODULES))
+def test_every_secret_uses_a_cmk(side):
+    secrets = load_dir(MODULES[side]).of_type("aws_secretsmanager_secret")
+    assert secrets
+    for name, secret in secrets.items():
+        assert re.fullmatch(r"\$\{aws_kms_key\.\w+\.arn\}", secret["kms_key_id"]), name
+
+
+@pytest.mark.parametrize("side", sorted(MODULES))
+def test_functions_log_to_their_own_group_with_tracing(side):
+    config = load_dir(MODULES[side])
+    (function,) = config.of_type("aws_lambda_function").values()
+    logging = function["logging_config"][0]
+    assert logging["log_group"] == "${aws_cloudwatch_log_group.lambda.name}"
+    assert config.resource("aws_cloudwatch_log_group", "lambda")["name"] == "/aws/lambda/${local.name}"
+    assert function["function_name"] == "${local.name}"
+    assert function["tracing_config"][0]["mode"] == "Active"
+
+
+@pytest.mark.parametrize("side", sorted(MODULES))
+def test_vpc_has_flow_logs_and_a_closed_default_security_group(side):
+    config = load_dir(MODULES[side])
+    flow = config.resource("aws_flow_log", "this")
+    assert flow["traffic_type"] == "ALL"
+    assert flow["vpc_id"] == "${aws_vpc.this.id}"
+    default = config.resource("aws_default_security_group", "this")
+    assert "ingress" not in default and "egress" not in default
