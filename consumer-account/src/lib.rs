@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod dlq;
+pub mod esm;
 pub mod item;
 pub mod store;
 

@@ -1,1 +1,203 @@
-fn main() {}
+//! Local event source mapping: Kafka consumer group → `KafkaEvent` → Lambda Invoke API, offsets
+//! committed only after a successful invocation.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::primitives::Blob;
+use clap::Parser;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use sensor_consumer::esm::{build_event, next_offsets, Batching, RawRecord};
+use sensor_shared::aws::{assume_role_config, load_base_config, AssumeRole};
+use sensor_shared::broker_map::BrokerMap;
+
+#[derive(Parser, Debug)]
+#[command(about = "Local stand-in for Lambda's self-managed Kafka event source mapping")]
+struct Args {
+    /// Function to invoke.
+    #[arg(long, default_value = "consumer")]
+    function: String,
+    /// Lambda Invoke API endpoint of the local runtime, e.g. http://127.0.0.1:9000.
+    #[arg(long)]
+    lambda_endpoint: String,
+    /// Bootstrap servers; or read them from the broker-map secret.
+    #[arg(long)]
+    bootstrap_servers: Option<String>,
+    /// Broker-map secret in the producer account, read through the assumed role.
+    #[arg(long)]
+    broker_secret_arn: Option<String>,
+    #[arg(long)]
+    role_arn: Option<String>,
+    #[arg(long)]
+    external_id: Option<String>,
+    #[arg(long, default_value = "sensor-readings")]
+    topic: String,
+    #[arg(long, default_value = "sensor-consumer-esm")]
+    group_id: String,
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 500)]
+    batching_window_ms: u64,
+    /// TRIM_HORIZON (earliest) or LATEST.
+    #[arg(long, default_value = "TRIM_HORIZON")]
+    starting_position: String,
+    /// Longest wait between retries of a failed batch.
+    #[arg(long, default_value_t = 2000)]
+    max_retry_backoff_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let args = Args::parse();
+    let base = load_base_config().await;
+
+    let bootstrap = match (&args.bootstrap_servers, &args.broker_secret_arn) {
+        (Some(b), _) => b.clone(),
+        (None, Some(arn)) => {
+            let role_arn = args
+                .role_arn
+                .clone()
+                .ok_or("--role-arn is needed to read the broker-map secret")?;
+            let mut role = AssumeRole::new(role_arn);
+            role.external_id = args.external_id.clone();
+            role.session_name = "sensor-local-esm".into();
+            let producer_side = assume_role_config(&base, &role).await;
+            let sm = aws_sdk_secretsmanager::Client::new(&producer_side);
+            let secret = sm.get_secret_value().secret_id(arn).send().await?;
+            BrokerMap::parse(secret.secret_string().unwrap_or_default())?.bootstrap()
+        }
+        (None, None) => return Err("give --bootstrap-servers or --broker-secret-arn".into()),
+    };
+    let reset = match args.starting_position.to_ascii_uppercase().as_str() {
+        "TRIM_HORIZON" | "EARLIEST" => "earliest",
+        "LATEST" => "latest",
+        other => return Err(format!("unknown starting position {other}").into()),
+    };
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", &args.group_id)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", reset)
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("max.poll.interval.ms", "600000")
+        .create()?;
+    consumer.subscribe(&[&args.topic])?;
+
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&base)
+            .endpoint_url(&args.lambda_endpoint)
+            .build(),
+    );
+    let batching = Batching {
+        batch_size: args.batch_size.max(1),
+        window: Duration::from_millis(args.batching_window_ms),
+    };
+    tracing::info!(bootstrap = %bootstrap, topic = %args.topic, group = %args.group_id, "event source mapping polling");
+
+    loop {
+        let batch = next_batch(&consumer, batching).await?;
+        if batch.is_empty() {
+            continue;
+        }
+        let event = serde_json::to_vec(&build_event(&batch, &bootstrap))?;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match invoke(&lambda, &args.function, &event).await {
+                Ok(result) => {
+                    let mut tpl = TopicPartitionList::new();
+                    for ((topic, partition), next) in next_offsets(&batch) {
+                        tpl.add_partition_offset(&topic, partition, Offset::Offset(next))?;
+                    }
+                    consumer.commit(&tpl, CommitMode::Sync)?;
+                    tracing::info!(records = batch.len(), result = %result, "batch processed, offsets committed");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(records = batch.len(), error = %e, retry_in_ms = backoff.as_millis() as u64, "invocation failed; retrying the batch");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(args.max_retry_backoff_ms));
+                }
+            }
+        }
+    }
+}
+
+/// Up to `batch_size` records, waiting at most `window` after the first one.
+async fn next_batch(
+    consumer: &StreamConsumer,
+    batching: Batching,
+) -> Result<Vec<RawRecord>, rdkafka::error::KafkaError> {
+    let mut batch = Vec::new();
+    let mut deadline: Option<Instant> = None;
+    while batch.len() < batching.batch_size {
+        let wait = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(1),
+        };
+        if deadline.is_some() && wait.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(wait, consumer.recv()).await {
+            Err(_) if deadline.is_none() => return Ok(batch),
+            Err(_) => break,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "poll error");
+                continue;
+            }
+            Ok(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                batch.push(RawRecord {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+                deadline.get_or_insert_with(|| Instant::now() + batching.window);
+            }
+        }
+    }
+    Ok(batch)
+}
+
+async fn invoke(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    event: &[u8],
+) -> Result<String, String> {
+    let out = lambda
+        .invoke()
+        .function_name(function)
+        .payload(Blob::new(event))
+        .send()
+        .await
+        .map_err(|e| format!("{}", aws_sdk_lambda::error::DisplayErrorContext(e)))?;
+    let body = out
+        .payload()
+        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+        .unwrap_or_default();
+    if out.function_error().is_some() || out.status_code() != 200 {
+        return Err(format!("function error: {body}"));
+    }
+    Ok(body)
+}
