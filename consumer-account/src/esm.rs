@@ -63,6 +63,27 @@ pub fn build_event(records: &[RawRecord], bootstrap_servers: &str) -> KafkaEvent
     event
 }
 
+/// The event as Lambda puts it on the wire. `aws_lambda_events` writes timestamps as strings;
+/// Lambda sends numbers, so they are fixed here.
+pub fn event_json(records: &[RawRecord], bootstrap_servers: &str) -> serde_json::Value {
+    let mut j = serde_json::to_value(build_event(records, bootstrap_servers))
+        .expect("events serialise");
+    if let Some(groups) = j.get_mut("records").and_then(|r| r.as_object_mut()) {
+        for rs in groups.values_mut().filter_map(|v| v.as_array_mut()) {
+            for r in rs {
+                let ms = r["timestamp"].as_str().and_then(|t| t.parse::<i64>().ok());
+                if let Some(ms) = ms {
+                    r["timestamp"] = ms.into();
+                }
+            }
+        }
+    }
+    j.as_object_mut()
+        .expect("an object")
+        .retain(|_, v| !v.is_null());
+    j
+}
+
 /// The offsets to commit after a successful batch: next offset per topic-partition.
 pub fn next_offsets(records: &[RawRecord]) -> BTreeMap<(String, i32), i64> {
     let mut out: BTreeMap<(String, i32), i64> = BTreeMap::new();
@@ -99,7 +120,8 @@ mod tests {
     #[test]
     fn event_has_the_lambda_shape() {
         let e = build_event(&[raw(0, 5), raw(2, 9), raw(0, 6)], "127.0.0.1:9092");
-        let j = serde_json::to_value(&e).unwrap();
+        let j = event_json(&[raw(0, 5), raw(2, 9), raw(0, 6)], "127.0.0.1:9092");
+        assert!(j.get("eventSourceArn").is_none());
         assert_eq!(j["eventSource"], "SelfManagedKafka");
         assert_eq!(j["bootstrapServers"], "127.0.0.1:9092");
         let p0 = &j["records"]["sensor-readings-0"];

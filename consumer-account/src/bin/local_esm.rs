@@ -9,7 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use sensor_consumer::esm::{build_event, next_offsets, Batching, RawRecord};
+use sensor_consumer::esm::{event_json, next_offsets, Batching, RawRecord};
 use sensor_shared::aws::{assume_role_config, load_base_config, AssumeRole};
 use sensor_shared::broker_map::BrokerMap;
 
@@ -110,7 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if batch.is_empty() {
             continue;
         }
-        let event = serde_json::to_vec(&build_event(&batch, &bootstrap))?;
+        let event = serde_json::to_vec(&event_json(&batch, &bootstrap))?;
         let mut backoff = Duration::from_millis(100);
         loop {
             match invoke(&lambda, &args.function, &event).await {
