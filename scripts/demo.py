@@ -1,0 +1,185 @@
+"""The schema-evolution demo, end to end on the local stack.
+
+Starts both accounts (moto), the broker (tansu), the two functions under the local Lambda runtime
+and the local event source mapping; invokes the producer with events/empty.json,
+events/temperature.json and events/empty.json again; prints the registry's versions, the diff
+between v1 and v2 and the readings stored in the consumer account. Exits non-zero if anything is
+not as expected, and stops everything it started (unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+from harness import (EventSourceMapping, LambdaFunction, build_binaries,  # noqa: E402
+                     consumer_env, producer_env, start_stack, wait_for_items)
+
+EVENTS = ROOT / "producer-account" / "events"
+SCENARIO = ["empty", "temperature", "empty"]
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond: bool, what: str) -> None:
+    print(f"  [{'ok' if cond else 'FAIL'}] {what}")
+    if not cond:
+        raise Failed(what)
+
+
+def title(text: str) -> None:
+    print(f"\n== {text} ==")
+
+
+def versions(stack) -> list[dict]:
+    env = stack.env
+    glue = stack.client("glue", "producer_admin")
+    sid = {"RegistryName": env["REGISTRY_NAME"], "SchemaName": env["SCHEMA_NAME"]}
+    latest = glue.get_schema_version(SchemaId=sid, SchemaVersionNumber={"LatestVersion": True})
+    out = []
+    for n in range(1, latest["VersionNumber"] + 1):
+        v = glue.get_schema_version(SchemaId=sid, SchemaVersionNumber={"VersionNumber": n})
+        out.append({"number": n, "id": v["SchemaVersionId"],
+                    "definition": json.loads(v["SchemaDefinition"])})
+    return out
+
+
+def schema_lines(definition: dict) -> list[str]:
+    """One line for the record header and one per field, for a readable diff."""
+    head = {k: v for k, v in definition.items() if k != "fields"}
+    return [json.dumps(head)] + ["  " + json.dumps(f) for f in definition["fields"]]
+
+
+def scan(stack) -> list[dict]:
+    env = stack.env
+    ddb = stack.client("dynamodb", "consumer_admin")
+    items, kwargs = [], {"TableName": env["READINGS_TABLE"]}
+    while True:
+        page = ddb.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(items, key=lambda i: (i["deviceId"]["S"], int(i["timestamp"]["N"])))
+
+
+def plain(item: dict) -> dict:
+    def value(v):
+        (t, x), = v.items()
+        return {"N": lambda: float(x) if "." in x or "e" in x else int(x), "S": lambda: x,
+                "BOOL": lambda: x, "NULL": lambda: None, "M": lambda: {k: value(y) for k, y in x.items()},
+                "L": lambda: [value(y) for y in x]}.get(t, lambda: x)()
+    return {k: value(v) for k, v in sorted(item.items())}
+
+
+def synthetic(producer, n: int, batch: int = 500) -> int:
+    """Sends n readings with distinct timestamps; returns how many were acknowledged."""
+    base = int(time.time() * 1000) * 1000
+    sent = 0
+    for start in range(0, n, batch):
+        events = [{"deviceId": f"sim-{i % 10:03d}", "timestamp": base + i,
+                   "temperature": round(15 + (i % 100) / 10, 1), "humidity": (i % 50) / 100}
+                  for i in range(start, min(n, start + batch))]
+        ok, body = producer.invoke(events)
+        check(ok and body.get("statusCode") == 200, f"batch of {len(events)} acknowledged")
+        sent += len(events)
+    return sent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keep", action="store_true", help="leave the stack and functions running")
+    ap.add_argument("--synthetic", type=int, default=0, metavar="N",
+                    help="also send N synthetic readings and wait until they are stored")
+    args = ap.parse_args()
+
+    work = ROOT / ".local" / "demo"
+    print("building the functions and the local event source mapping ...", flush=True)
+    build_binaries()
+    print("starting the local stack: producer account 111111111111, consumer account 222222222222, "
+          "Kafka broker ...", flush=True)
+    stack = start_stack(work / "stack")
+    env = stack.env
+    started = []
+    try:
+        producer = LambdaFunction("sensor-producer", "producer", producer_env(env), work / "logs").start()
+        started.append(producer)
+        consumer = LambdaFunction("sensor-consumer", "consumer", consumer_env(env), work / "logs").start()
+        started.append(consumer)
+        esm = EventSourceMapping(env, consumer, work / "logs").start()
+        started.append(esm)
+
+        title("producer account: invoking the producer Lambda")
+        answers = []
+        for name in SCENARIO:
+            event = json.loads((EVENTS / f"{name}.json").read_text())
+            ok, body = producer.invoke(event)
+            print(f"  events/{name}.json {json.dumps(event)} -> {json.dumps(body)}")
+            check(ok and isinstance(body, dict) and body.get("statusCode") == 200,
+                  f"events/{name}.json delivered")
+            answers.append(body)
+
+        title("producer account: Glue Schema Registry versions")
+        vs = versions(stack)
+        for v in vs:
+            fields = ", ".join(f"{f['name']}: {json.dumps(f['type'])}" for f in v["definition"]["fields"])
+            print(f"  v{v['number']} {v['id']}  fields: {fields}")
+        check(len(vs) == 2, "exactly two versions (no v3 for the second empty event)")
+        check([f["name"] for f in vs[0]["definition"]["fields"]] == ["deviceId", "timestamp"],
+              "v1 has deviceId and timestamp")
+        check([f["name"] for f in vs[1]["definition"]["fields"]] == ["deviceId", "timestamp", "temperature"],
+              "v2 adds temperature")
+        check([a["schemaVersionNumber"] for a in answers] == [1, 2, 2],
+              "readings written with v1, v2, v2")
+
+        title("diff v1 -> v2")
+        for line in difflib.unified_diff(schema_lines(vs[0]["definition"]),
+                                         schema_lines(vs[1]["definition"]), "v1", "v2", lineterm=""):
+            print("  " + line)
+
+        title("consumer account: readings in DynamoDB")
+        n = wait_for_items(stack, len(SCENARIO), timeout=120)
+        items = [plain(i) for i in scan(stack)]
+        for i in items:
+            print("  " + json.dumps(i))
+        check(n == len(SCENARIO), f"{len(SCENARIO)} readings stored")
+        temps = [i.get("temperature") for i in sorted(items, key=lambda i: i["timestamp"])]
+        check(temps == [None, 30, None], "the second reading has temperature 30")
+
+        if args.synthetic:
+            title(f"{args.synthetic} synthetic readings")
+            t0 = time.monotonic()
+            sent = synthetic(producer, args.synthetic)
+            total = wait_for_items(stack, len(SCENARIO) + sent, timeout=600)
+            dt = time.monotonic() - t0
+            check(total == len(SCENARIO) + sent, f"{sent} synthetic readings stored ({sent / dt:.0f} readings/s end to end)")
+
+        print("\nthe cross-account pipeline works.")
+        if args.keep:
+            print(f"\nstack kept running; its settings: {stack.dir / 'stack.env'}\n"
+                  f"producer invoke API: {producer.endpoint}   consumer invoke API: {consumer.endpoint}\n"
+                  f"stop it with: STACK_DIR={stack.dir} scripts/stack.sh down "
+                  f"(and kill the functions: pkill -f 'cargo-lambda lambda watch'; pkill -f local-esm)")
+        return 0
+    except Failed:
+        print(f"\ndemo failed; logs in {work / 'logs'} and {stack.dir / 'logs'}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep:
+            for p in reversed(started):
+                p.stop()
+            stack.run("down")
+            print("stopped everything it started.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
