@@ -35,18 +35,26 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let number = |var: &'static str, default: usize, min: usize| -> Result<usize, ConfigError> {
-            match get(var) {
-                None => Ok(default),
-                Some(v) => v.parse::<usize>().ok().filter(|n| *n >= min).ok_or(
-                    ConfigError::Invalid {
-                        var,
-                        reason: format!("{v:?} is not a number >= {min}"),
-                    },
-                ),
-            }
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
         };
+        let number =
+            |var: &'static str, default: usize, min: usize| -> Result<usize, ConfigError> {
+                match get(var) {
+                    None => Ok(default),
+                    Some(v) => {
+                        v.parse::<usize>()
+                            .ok()
+                            .filter(|n| *n >= min)
+                            .ok_or(ConfigError::Invalid {
+                                var,
+                                reason: format!("{v:?} is not a number >= {min}"),
+                            })
+                    }
+                }
+            };
         let producer_role_arn =
             get("PRODUCER_ROLE_ARN").ok_or(ConfigError::Missing("PRODUCER_ROLE_ARN"))?;
         if !producer_role_arn.starts_with("arn:") || !producer_role_arn.contains(":role/") {
@@ -93,7 +101,10 @@ mod tests {
         let c = cfg(&ok).unwrap();
         assert_eq!(c.schema_cache_capacity, 1000);
         assert_eq!(c.producer_role_external_id.as_deref(), Some("x"));
-        assert_eq!(cfg(&ok[1..]), Err(ConfigError::Missing("PRODUCER_ROLE_ARN")));
+        assert_eq!(
+            cfg(&ok[1..]),
+            Err(ConfigError::Missing("PRODUCER_ROLE_ARN"))
+        );
         let mut bad = ok.to_vec();
         bad[0] = ("PRODUCER_ROLE_ARN", "reader");
         assert!(matches!(cfg(&bad), Err(ConfigError::Invalid { .. })));

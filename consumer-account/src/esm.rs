@@ -66,8 +66,8 @@ pub fn build_event(records: &[RawRecord], bootstrap_servers: &str) -> KafkaEvent
 /// The event as Lambda puts it on the wire. `aws_lambda_events` writes timestamps as strings;
 /// Lambda sends numbers, so they are fixed here.
 pub fn event_json(records: &[RawRecord], bootstrap_servers: &str) -> serde_json::Value {
-    let mut j = serde_json::to_value(build_event(records, bootstrap_servers))
-        .expect("events serialise");
+    let mut j =
+        serde_json::to_value(build_event(records, bootstrap_servers)).expect("events serialise");
     if let Some(groups) = j.get_mut("records").and_then(|r| r.as_object_mut()) {
         for rs in groups.values_mut().filter_map(|v| v.as_array_mut()) {
             for r in rs {

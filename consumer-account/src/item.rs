@@ -81,7 +81,12 @@ fn value_size(v: &AttributeValue) -> usize {
         AttributeValue::B(b) => b.as_ref().len(),
         AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
         AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
-        AttributeValue::M(m) => 3 + m.iter().map(|(k, x)| 1 + k.len() + value_size(x)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, x)| 1 + k.len() + value_size(x))
+                .sum::<usize>()
+        }
         _ => 0,
     }
 }
@@ -114,9 +119,14 @@ mod tests {
         assert_eq!(item["b"], AttributeValue::Bool(true));
         assert_eq!(
             item["l"],
-            AttributeValue::L(vec![AttributeValue::N("1".into()), AttributeValue::Null(true)])
+            AttributeValue::L(vec![
+                AttributeValue::N("1".into()),
+                AttributeValue::Null(true)
+            ])
         );
-        let AttributeValue::M(o) = &item["o"] else { panic!() };
+        let AttributeValue::M(o) = &item["o"] else {
+            panic!()
+        };
         assert_eq!(o["x"], AttributeValue::S("in".into()));
         assert_eq!(item["y"], AttributeValue::B(Blob::new(vec![1u8, 255])));
         assert_eq!(item["temp °C"], AttributeValue::N("30".into()));

@@ -133,7 +133,7 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
     async fn resolve_schemas(
         &self,
         payloads: &[Result<Vec<u8>, String>],
-    ) -> Result<HashMap<Uuid, Result<Arc<CompiledSchema>, String>>, ConsumerError> {
+    ) -> Result<BatchSchemas, ConsumerError> {
         let mut ids: Vec<Uuid> = payloads
             .iter()
             .filter_map(|p| p.as_ref().ok())
@@ -161,54 +161,78 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
         &self,
         record: &KafkaRecord,
         payload: &Result<Vec<u8>, String>,
-        schemas: &HashMap<Uuid, Result<Arc<CompiledSchema>, String>>,
+        schemas: &BatchSchemas,
     ) -> Outcome {
         let bytes = match payload {
             Ok(b) => b,
             Err(reason) => return Outcome::Poison(reason.clone()),
         };
-        let frame = match wire::decode(bytes, self.max_inflated) {
-            Ok(f) => f,
-            Err(e) => return Outcome::Poison(format!("not Glue framing: {e}")),
+        let at = Coordinates {
+            topic: record.topic.as_deref().unwrap_or_default(),
+            partition: record.partition,
+            offset: record.offset,
         };
-        let schema = match schemas.get(&frame.schema_version_id) {
-            Some(Ok(s)) => s,
-            Some(Err(reason)) => return Outcome::Poison(reason.clone()),
-            None => return Outcome::Poison("schema version not resolved".into()),
-        };
-        let mut item = match schema.decode_with(&frame.body, &mut ItemBuilder) {
-            Ok(AttributeValue::M(m)) => m,
-            Ok(_) => return Outcome::Poison("body is not a record".into()),
-            Err(e) => {
-                return Outcome::Poison(format!(
-                    "corrupt body for schema version {}: {e}",
-                    frame.schema_version_id
-                ))
-            }
-        };
-        if store::item_key(&item).is_none() {
-            return Outcome::Poison("missing key fields deviceId (string) and timestamp".into());
+        match decode_item(bytes, self.max_inflated, schemas, at) {
+            Ok(item) => Outcome::Item(item),
+            Err(reason) => Outcome::Poison(reason),
         }
-        item.insert(
-            ATTR_SCHEMA_VERSION.into(),
-            AttributeValue::S(frame.schema_version_id.to_string()),
-        );
-        item.insert(
-            ATTR_TOPIC.into(),
-            AttributeValue::S(record.topic.clone().unwrap_or_default()),
-        );
-        item.insert(
-            ATTR_PARTITION.into(),
-            AttributeValue::N(record.partition.to_string()),
-        );
-        item.insert(ATTR_OFFSET.into(), AttributeValue::N(record.offset.to_string()));
-        if item::item_size(&item) > MAX_ITEM_BYTES {
-            return Outcome::Poison(format!(
-                "reading exceeds DynamoDB's {MAX_ITEM_BYTES}-byte item limit"
-            ));
-        }
-        Outcome::Item(item)
     }
+}
+
+/// The writer schemas of one batch by version id: the schema, or why its records are poison.
+pub type BatchSchemas = HashMap<Uuid, Result<Arc<CompiledSchema>, String>>;
+
+/// Where a record sits in Kafka.
+#[derive(Debug, Clone, Copy)]
+pub struct Coordinates<'a> {
+    pub topic: &'a str,
+    pub partition: i64,
+    pub offset: i64,
+}
+
+/// The hot path: Glue-framed bytes → a DynamoDB item with its schema version id and Kafka
+/// coordinates. `Err` says why the record can never be stored.
+pub fn decode_item(
+    bytes: &[u8],
+    max_inflated: usize,
+    schemas: &BatchSchemas,
+    at: Coordinates<'_>,
+) -> Result<Item, String> {
+    let frame = wire::decode(bytes, max_inflated).map_err(|e| format!("not Glue framing: {e}"))?;
+    let schema = match schemas.get(&frame.schema_version_id) {
+        Some(Ok(s)) => s,
+        Some(Err(reason)) => return Err(reason.clone()),
+        None => return Err("schema version not resolved".into()),
+    };
+    let mut item = match schema.decode_with(&frame.body, &mut ItemBuilder) {
+        Ok(AttributeValue::M(m)) => m,
+        Ok(_) => return Err("body is not a record".into()),
+        Err(e) => {
+            return Err(format!(
+                "corrupt body for schema version {}: {e}",
+                frame.schema_version_id
+            ))
+        }
+    };
+    if store::item_key(&item).is_none() {
+        return Err("missing key fields deviceId (string) and timestamp".into());
+    }
+    item.insert(
+        ATTR_SCHEMA_VERSION.into(),
+        AttributeValue::S(frame.schema_version_id.to_string()),
+    );
+    item.insert(ATTR_TOPIC.into(), AttributeValue::S(at.topic.to_string()));
+    item.insert(
+        ATTR_PARTITION.into(),
+        AttributeValue::N(at.partition.to_string()),
+    );
+    item.insert(ATTR_OFFSET.into(), AttributeValue::N(at.offset.to_string()));
+    if item::item_size(&item) > MAX_ITEM_BYTES {
+        return Err(format!(
+            "reading exceeds DynamoDB's {MAX_ITEM_BYTES}-byte item limit"
+        ));
+    }
+    Ok(item)
 }
 
 fn payload(r: &KafkaRecord) -> Result<Vec<u8>, String> {
@@ -232,7 +256,11 @@ fn dead_letter(r: &KafkaRecord, reason: String) -> DeadLetter {
 }
 
 /// A CloudWatch Embedded Metric Format line for one invocation.
-pub fn emf_line(function: &str, summary: &Summary, cache: sensor_shared::registry::CacheStats) -> String {
+pub fn emf_line(
+    function: &str,
+    summary: &Summary,
+    cache: sensor_shared::registry::CacheStats,
+) -> String {
     serde_json::json!({
         "_aws": {
             "Timestamp": chrono::Utc::now().timestamp_millis(),

@@ -85,7 +85,11 @@ pub async fn write_all<W: BatchWriter>(
                 left.len()
             )));
         }
-        tracing::warn!(unprocessed = left.len(), attempt, "retrying unprocessed items");
+        tracing::warn!(
+            unprocessed = left.len(),
+            attempt,
+            "retrying unprocessed items"
+        );
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(backoff.max);
         pending = left;
@@ -119,14 +123,15 @@ impl BatchWriter for DynamoStore {
             .send()
             .await
             .map_err(|e| {
-                let text = format!(
-                    "BatchWriteItem: {}",
-                    aws_smithy_types_display(&e)
-                );
+                let text = format!("BatchWriteItem: {}", aws_smithy_types_display(&e));
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 match (e.code(), status) {
                     (Some("ValidationException" | "AccessDeniedException"), _)
-                    | (_, Some(400 | 403)) if !is_throttle(e.code()) => StoreError::Refused(text),
+                    | (_, Some(400 | 403))
+                        if !is_throttle(e.code()) =>
+                    {
+                        StoreError::Refused(text)
+                    }
                     _ => StoreError::Unavailable(text),
                 }
             })?;
@@ -236,7 +241,9 @@ mod tests {
     #[tokio::test]
     async fn chunks_of_25() {
         let store = MemoryStore::default();
-        let n = write_all(&store, (0..101).map(item).collect(), fast()).await.unwrap();
+        let n = write_all(&store, (0..101).map(item).collect(), fast())
+            .await
+            .unwrap();
         assert_eq!(n, 101);
         let mut calls = store.calls.lock().unwrap().clone();
         calls.sort();
@@ -248,7 +255,9 @@ mod tests {
     async fn unprocessed_items_are_retried() {
         let store = MemoryStore::default();
         *store.unprocessed_script.lock().unwrap() = vec![10, 3, 2];
-        write_all(&store, (0..50).map(item).collect(), fast()).await.unwrap();
+        write_all(&store, (0..50).map(item).collect(), fast())
+            .await
+            .unwrap();
         assert_eq!(store.items.lock().unwrap().len(), 50);
         // Round one: two chunks leave 13; round two: one chunk leaves 2; round three stores them.
         assert_eq!(store.calls.lock().unwrap().len(), 4);

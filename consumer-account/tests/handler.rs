@@ -11,7 +11,9 @@ use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{Backoff, Consumer, ConsumerError, StoreError};
 use sensor_shared::registry::MemoryRegistry;
 use sensor_shared::wire::{self, Compression};
-use sensor_shared::{infer, Compatibility, CompiledSchema, InferOptions, RegistryError, SchemaCache};
+use sensor_shared::{
+    infer, Compatibility, CompiledSchema, InferOptions, RegistryError, SchemaCache,
+};
 use serde_json::{json, Value};
 
 type TestConsumer = Consumer<MemoryRegistry, MemoryStore, MemoryDeadLetters>;
@@ -34,7 +36,11 @@ fn consumer() -> TestConsumer {
 fn framed(c: &TestConsumer, event: &Value, compression: Compression) -> String {
     let schema = infer(event, None, &InferOptions::default()).unwrap();
     let reg = c.schemas.source();
-    let version = match reg.versions().into_iter().find(|v| v.definition == schema.definition) {
+    let version = match reg
+        .versions()
+        .into_iter()
+        .find(|v| v.definition == schema.definition)
+    {
         Some(v) => v,
         None => reg.insert(&schema.definition),
     };
@@ -50,7 +56,9 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn event_from(fixture: &str, values: &[String]) -> KafkaEvent {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(fixture);
     let mut text = std::fs::read_to_string(p).unwrap();
     for (i, v) in values.iter().enumerate() {
         text = text.replace(&format!("__VALUE_{i}__"), v);
@@ -60,7 +68,9 @@ fn event_from(fixture: &str, values: &[String]) -> KafkaEvent {
 
 fn reading(device: &str, ts: i64, extra: Value) -> Value {
     let mut e = json!({"deviceId": device, "timestamp": ts});
-    e.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    e.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     e
 }
 
@@ -69,37 +79,69 @@ async fn self_managed_event_is_stored_with_coordinates() {
     let c = consumer();
     let values = [
         framed(&c, &reading("000001", 1, json!({})), Compression::None),
-        framed(&c, &reading("000001", 2, json!({"temperature": 30})), Compression::Zlib),
-        framed(&c, &reading("000002", 3, json!({"loc": {"lat": 1.5}, "tags": ["a"]})), Compression::None),
+        framed(
+            &c,
+            &reading("000001", 2, json!({"temperature": 30})),
+            Compression::Zlib,
+        ),
+        framed(
+            &c,
+            &reading("000002", 3, json!({"loc": {"lat": 1.5}, "tags": ["a"]})),
+            Compression::None,
+        ),
     ];
-    let s = c.handle(&event_from("self_managed_event.json", &values)).await.unwrap();
+    let s = c
+        .handle(&event_from("self_managed_event.json", &values))
+        .await
+        .unwrap();
     assert_eq!((s.received, s.stored, s.dead_lettered), (3, 3, 0));
     let table = c.store.items.lock().unwrap();
     let second = &table[&("000001".to_string(), "2".to_string())];
     assert_eq!(second["temperature"], AttributeValue::N("30".into()));
-    assert_eq!(second["_kafkaTopic"], AttributeValue::S("sensor-readings".into()));
+    assert_eq!(
+        second["_kafkaTopic"],
+        AttributeValue::S("sensor-readings".into())
+    );
     assert_eq!(second["_kafkaPartition"], AttributeValue::N("0".into()));
     assert_eq!(second["_kafkaOffset"], AttributeValue::N("16".into()));
     assert!(matches!(&second["_schemaVersionId"], AttributeValue::S(s) if s.len() == 36));
     let third = &table[&("000002".to_string(), "3".to_string())];
-    let AttributeValue::M(loc) = &third["loc"] else { panic!("{third:?}") };
+    let AttributeValue::M(loc) = &third["loc"] else {
+        panic!("{third:?}")
+    };
     assert_eq!(loc["lat"], AttributeValue::N("1.5".into()));
-    assert_eq!(third["tags"], AttributeValue::L(vec![AttributeValue::S("a".into())]));
+    assert_eq!(
+        third["tags"],
+        AttributeValue::L(vec![AttributeValue::S("a".into())])
+    );
 }
 
 #[tokio::test]
 async fn msk_event_shape_is_accepted() {
     let c = consumer();
-    let values = [framed(&c, &reading("000002", 9, json!({"humidity": 0.5})), Compression::None)];
-    let s = c.handle(&event_from("msk_event.json", &values)).await.unwrap();
+    let values = [framed(
+        &c,
+        &reading("000002", 9, json!({"humidity": 0.5})),
+        Compression::None,
+    )];
+    let s = c
+        .handle(&event_from("msk_event.json", &values))
+        .await
+        .unwrap();
     assert_eq!(s.stored, 1);
 }
 
 #[tokio::test]
 async fn poison_records_are_dead_lettered_and_the_rest_stored() {
     let c = consumer();
-    let good = framed(&c, &reading("000001", 1, json!({"t": 1})), Compression::None);
-    let raw = base64::engine::general_purpose::STANDARD.decode(&good).unwrap();
+    let good = framed(
+        &c,
+        &reading("000001", 1, json!({"t": 1})),
+        Compression::None,
+    );
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&good)
+        .unwrap();
     let mut unknown_version = raw.clone();
     unknown_version[2] ^= 0xff;
     let mut corrupt_body = raw.clone();
@@ -111,16 +153,21 @@ async fn poison_records_are_dead_lettered_and_the_rest_stored() {
     ];
     let mut event = event_from("self_managed_event.json", &values);
     // A fourth record without key fields (a foreign schema) and a fifth that is fine.
-    let foreign = c.schemas.source().insert(
-        r#"{"type":"record","name":"X","fields":[{"name":"a","type":"long"}]}"#,
-    );
+    let foreign = c
+        .schemas
+        .source()
+        .insert(r#"{"type":"record","name":"X","fields":[{"name":"a","type":"long"}]}"#);
     let foreign_body = CompiledSchema::parse(&foreign.definition)
         .unwrap()
         .encode_to_vec(&json!({"a": 1}))
         .unwrap();
     let mut extra = event.records["sensor-readings-2"][0].clone();
     extra.offset = 8;
-    extra.value = Some(b64(&wire::encode(&foreign.id, Compression::None, &foreign_body)));
+    extra.value = Some(b64(&wire::encode(
+        &foreign.id,
+        Compression::None,
+        &foreign_body,
+    )));
     let mut fine = extra.clone();
     fine.offset = 9;
     fine.value = Some(good);
@@ -151,21 +198,41 @@ async fn poison_records_are_dead_lettered_and_the_rest_stored() {
 async fn outages_fail_the_batch_and_retries_do_not_duplicate() {
     let c = consumer();
     let values: Vec<String> = (0..3)
-        .map(|i| framed(&c, &reading("000001", i, json!({"t": i})), Compression::None))
+        .map(|i| {
+            framed(
+                &c,
+                &reading("000001", i, json!({"t": i})),
+                Compression::None,
+            )
+        })
         .collect();
     let event = event_from("self_managed_event.json", &values);
 
     c.schemas
         .source()
         .fail_with(Some(RegistryError::Unavailable("Glue throttled".into())));
-    assert!(matches!(c.handle(&event).await, Err(ConsumerError::Registry(_))));
-    c.schemas.source().fail_with(Some(RegistryError::AccessDenied("role".into())));
-    assert!(matches!(c.handle(&event).await, Err(ConsumerError::Registry(_))));
-    assert!(c.dead_letters.letters.lock().unwrap().is_empty(), "outages are not poison");
+    assert!(matches!(
+        c.handle(&event).await,
+        Err(ConsumerError::Registry(_))
+    ));
+    c.schemas
+        .source()
+        .fail_with(Some(RegistryError::AccessDenied("role".into())));
+    assert!(matches!(
+        c.handle(&event).await,
+        Err(ConsumerError::Registry(_))
+    ));
+    assert!(
+        c.dead_letters.letters.lock().unwrap().is_empty(),
+        "outages are not poison"
+    );
     c.schemas.source().fail_with(None);
 
     *c.store.fail.lock().unwrap() = Some(StoreError::Unavailable("throttled".into()));
-    assert!(matches!(c.handle(&event).await, Err(ConsumerError::Store(_))));
+    assert!(matches!(
+        c.handle(&event).await,
+        Err(ConsumerError::Store(_))
+    ));
     *c.store.fail.lock().unwrap() = None;
     *c.dead_letters.fail.lock().unwrap() = None;
 
@@ -178,9 +245,21 @@ async fn outages_fail_the_batch_and_retries_do_not_duplicate() {
 #[tokio::test]
 async fn repeated_keys_in_one_batch_are_folded_not_refused() {
     let c = consumer();
-    let same = framed(&c, &reading("000001", 7, json!({"t": 1})), Compression::None);
-    let later = framed(&c, &reading("000001", 7, json!({"t": 2})), Compression::None);
-    let other = framed(&c, &reading("000001", 8, json!({"t": 3})), Compression::None);
+    let same = framed(
+        &c,
+        &reading("000001", 7, json!({"t": 1})),
+        Compression::None,
+    );
+    let later = framed(
+        &c,
+        &reading("000001", 7, json!({"t": 2})),
+        Compression::None,
+    );
+    let other = framed(
+        &c,
+        &reading("000001", 8, json!({"t": 3})),
+        Compression::None,
+    );
     let event = event_from("self_managed_event.json", &[same, later, other]);
     let s = c.handle(&event).await.unwrap();
     assert_eq!((s.stored, s.duplicates), (2, 1));
@@ -196,13 +275,20 @@ async fn repeated_keys_in_one_batch_are_folded_not_refused() {
 async fn large_batches_are_chunked_and_unprocessed_items_retried() {
     let c = consumer();
     let v = framed(&c, &reading("d", 0, json!({"t": 0})), Compression::None);
-    let mut event = event_from("self_managed_event.json", &[v.clone(), v.clone(), v.clone()]);
+    let mut event = event_from(
+        "self_managed_event.json",
+        &[v.clone(), v.clone(), v.clone()],
+    );
     let template = event.records["sensor-readings-0"][0].clone();
     let records: Vec<_> = (0..1000)
         .map(|i| {
             let mut r = template.clone();
             r.offset = i;
-            r.value = Some(framed(&c, &reading("d", i, json!({"t": i})), Compression::None));
+            r.value = Some(framed(
+                &c,
+                &reading("d", i, json!({"t": i})),
+                Compression::None,
+            ));
             r
         })
         .collect();

@@ -70,7 +70,11 @@ impl Config {
 
     /// Reads settings through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let brokers = match (get("KAFKA_BOOTSTRAP_SERVERS"), get("BROKER_SECRET_ARN")) {
             (Some(list), _) => Brokers::List(list),
             (None, Some(arn)) => Brokers::Secret(arn),
@@ -106,14 +110,13 @@ impl Config {
                     })?,
             ),
         };
-        let max_batch = match get("MAX_BATCH") {
-            None => 10_000,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| invalid("MAX_BATCH", format!("{v:?} is not a positive number")))?,
-        };
+        let max_batch =
+            match get("MAX_BATCH") {
+                None => 10_000,
+                Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    invalid("MAX_BATCH", format!("{v:?} is not a positive number"))
+                })?,
+            };
         let device_id = get("DEVICE_ID").ok_or(ConfigError::Missing("DEVICE_ID"))?;
         Ok(Config {
             brokers,
@@ -171,7 +174,10 @@ mod tests {
     #[test]
     fn secret_instead_of_list_and_errors() {
         let c = cfg(&[
-            ("BROKER_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:x"),
+            (
+                "BROKER_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+            ),
             ("REGISTRY_NAME", "r"),
             ("SCHEMA_NAME", "s"),
             ("DEVICE_ID", "d"),
@@ -192,13 +198,19 @@ mod tests {
         bad.push(("ZLIB_COMPRESSION", "maybe"));
         assert!(matches!(
             cfg(&bad),
-            Err(ConfigError::Invalid { var: "ZLIB_COMPRESSION", .. })
+            Err(ConfigError::Invalid {
+                var: "ZLIB_COMPRESSION",
+                ..
+            })
         ));
         let mut bad = BASE.to_vec();
         bad.push(("SCHEMA_COMPATIBILITY", "SIDEWAYS"));
         assert!(matches!(
             cfg(&bad),
-            Err(ConfigError::Invalid { var: "SCHEMA_COMPATIBILITY", .. })
+            Err(ConfigError::Invalid {
+                var: "SCHEMA_COMPATIBILITY",
+                ..
+            })
         ));
     }
 }

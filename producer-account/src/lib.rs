@@ -93,7 +93,9 @@ impl<R: SchemaRegistry, S: RecordSink> Producer<R, S> {
             Value::Object(o) => vec![o],
             Value::Array(items) => {
                 if items.is_empty() {
-                    return Ok(Response::bad_request("empty batch: send at least one object"));
+                    return Ok(Response::bad_request(
+                        "empty batch: send at least one object",
+                    ));
                 }
                 if items.len() > self.max_batch {
                     return Ok(Response::bad_request(format!(

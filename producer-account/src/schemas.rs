@@ -82,7 +82,8 @@ impl<R: SchemaRegistry> ProducerSchemas<R> {
         let latest = self.registry.latest().await?;
         let latest_record = match &latest {
             Some(v) => Some(
-                Record::parse(&v.definition).map_err(|e| SchemaFailure::Unreadable(e.to_string()))?,
+                Record::parse(&v.definition)
+                    .map_err(|e| SchemaFailure::Unreadable(e.to_string()))?,
             ),
             None => None,
         };
@@ -97,7 +98,11 @@ impl<R: SchemaRegistry> ProducerSchemas<R> {
         let record = merged.expect("a non-empty batch yields a schema");
         let version = match (latest, latest_record) {
             (Some(v), Some(r)) if r == record => v,
-            _ => self.registry.get_or_register(&record.to_definition()).await?,
+            _ => {
+                self.registry
+                    .get_or_register(&record.to_definition())
+                    .await?
+            }
         };
         let active = Arc::new(Active {
             schema: CompiledSchema::parse(&version.definition)
@@ -160,7 +165,10 @@ mod tests {
             InferOptions::default(),
         );
         let (a1, _) = s.encode_batch(&[ev(json!({}))]).await.unwrap();
-        let (a2, _) = s.encode_batch(&[ev(json!({"temperature": 30}))]).await.unwrap();
+        let (a2, _) = s
+            .encode_batch(&[ev(json!({"temperature": 30}))])
+            .await
+            .unwrap();
         let (a3, _) = s.encode_batch(&[ev(json!({}))]).await.unwrap();
         assert_eq!(a1.version.number, 1);
         assert_eq!(a2.version.number, 2);
@@ -169,7 +177,9 @@ mod tests {
         // Steady traffic: no registry call at all.
         let before = s.registry().latest_calls.load(Ordering::SeqCst);
         for t in 0..100 {
-            s.encode_batch(&[ev(json!({"temperature": t}))]).await.unwrap();
+            s.encode_batch(&[ev(json!({"temperature": t}))])
+                .await
+                .unwrap();
         }
         assert_eq!(s.registry().latest_calls.load(Ordering::SeqCst), before);
     }
@@ -180,7 +190,11 @@ mod tests {
             MemoryRegistry::new(Compatibility::Backward),
             InferOptions::default(),
         );
-        let batch = [ev(json!({"a": 1})), ev(json!({"b": "x"})), ev(json!({"c": [1.5]}))];
+        let batch = [
+            ev(json!({"a": 1})),
+            ev(json!({"b": "x"})),
+            ev(json!({"c": [1.5]})),
+        ];
         let (a, bodies) = s.encode_batch(&batch).await.unwrap();
         assert_eq!(bodies.len(), 3);
         assert_eq!(a.version.number, 1);
@@ -202,7 +216,10 @@ mod tests {
             MemoryRegistry::new(Compatibility::Backward),
             InferOptions::default(),
         );
-        let (ob, _) = other.encode_batch(&[ev(json!({"a": 1, "b": true}))]).await.unwrap();
+        let (ob, _) = other
+            .encode_batch(&[ev(json!({"a": 1, "b": true}))])
+            .await
+            .unwrap();
         s.registry().insert(ob.schema.definition());
         // Our producer sees a shape needing b: it merges into the latest, which already has it.
         let (a, _) = s.encode_batch(&[ev(json!({"b": false}))]).await.unwrap();
@@ -217,7 +234,10 @@ mod tests {
             InferOptions::default(),
         );
         s.encode_batch(&[ev(json!({"t": 1}))]).await.unwrap();
-        match s.encode_batch(&[ev(json!({})), ev(json!({"t": "hot"}))]).await {
+        match s
+            .encode_batch(&[ev(json!({})), ev(json!({"t": "hot"}))])
+            .await
+        {
             Err(SchemaFailure::Event { index: 1, error }) => {
                 assert!(error.to_string().contains("`t`"), "{error}")
             }

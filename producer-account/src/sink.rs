@@ -111,7 +111,9 @@ impl KafkaSink {
                 .set("security.protocol", "sasl_ssl")
                 .set("sasl.mechanism", "OAUTHBEARER"),
         };
-        let region = std::env::var("AWS_REGION").ok().map(aws_config::Region::new);
+        let region = std::env::var("AWS_REGION")
+            .ok()
+            .map(aws_config::Region::new);
         let ctx = MskContext {
             region,
             runtime: tokio::runtime::Handle::try_current().ok(),

@@ -64,7 +64,10 @@ async fn demo_sequence_response_contract() {
 async fn realistic_events_and_batches() {
     let p = producer(Compatibility::Backward);
     for f in ["location", "tags", "humidity"] {
-        let r = p.handle(fixture(&format!("events/{f}.json"))).await.unwrap();
+        let r = p
+            .handle(fixture(&format!("events/{f}.json")))
+            .await
+            .unwrap();
         assert_eq!(r.status_code, 200, "{f}: {}", r.message);
     }
     let r = p.handle(fixture("events/batch.json")).await.unwrap();
@@ -86,9 +89,18 @@ async fn every_bad_request_is_a_400_that_names_the_problem() {
     let cases = [
         ("tests/fixtures/not_object.json", "found string"),
         ("tests/fixtures/empty_batch.json", "empty batch"),
-        ("tests/fixtures/batch_with_number.json", "event 1 must be a JSON object"),
-        ("tests/fixtures/numeric_device.json", "`deviceId` must be a string"),
-        ("tests/fixtures/text_timestamp.json", "`timestamp` must be an integer"),
+        (
+            "tests/fixtures/batch_with_number.json",
+            "event 1 must be a JSON object",
+        ),
+        (
+            "tests/fixtures/numeric_device.json",
+            "`deviceId` must be a string",
+        ),
+        (
+            "tests/fixtures/text_timestamp.json",
+            "`timestamp` must be an integer",
+        ),
     ];
     for (f, needle) in cases {
         let p = producer(Compatibility::Backward);
@@ -100,9 +112,16 @@ async fn every_bad_request_is_a_400_that_names_the_problem() {
     // Conflicting type after a registered version.
     let p = producer(Compatibility::Backward);
     p.handle(fixture("events/temperature.json")).await.unwrap();
-    let r = p.handle(fixture("tests/fixtures/temperature_text.json")).await.unwrap();
+    let r = p
+        .handle(fixture("tests/fixtures/temperature_text.json"))
+        .await
+        .unwrap();
     assert_eq!(r.status_code, 400);
-    assert!(r.message.contains("type conflict at `temperature`"), "{}", r.message);
+    assert!(
+        r.message.contains("type conflict at `temperature`"),
+        "{}",
+        r.message
+    );
     // Too deep.
     let mut deep = json!(1);
     for _ in 0..40 {
@@ -119,7 +138,11 @@ async fn every_bad_request_is_a_400_that_names_the_problem() {
     p.handle(json!({"t": 1})).await.unwrap();
     let r = p.handle(json!({"t": 1.5})).await.unwrap();
     assert_eq!(r.status_code, 400);
-    assert!(r.message.contains("widening is not allowed under FULL"), "{}", r.message);
+    assert!(
+        r.message.contains("widening is not allowed under FULL"),
+        "{}",
+        r.message
+    );
     assert_eq!(p.schemas.registry().versions().len(), 1);
 }
 

@@ -64,9 +64,9 @@ pub async fn assume_role_config(base: &SdkConfig, role: &AssumeRole) -> SdkConfi
     let provider = builder.build().await;
     let mut config = base
         .to_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            provider,
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
         .identity_cache(
             IdentityCache::lazy()
                 .buffer_time(role.refresh_before_expiry)

@@ -147,9 +147,12 @@ fn to_error(kind: Kind, text: String) -> RegistryError {
 }
 
 fn parse_id(id: Option<&str>) -> Result<Uuid, RegistryError> {
-    let id = id.ok_or_else(|| RegistryError::Unavailable("registry answered without a version id".into()))?;
-    Uuid::parse_str(id)
-        .map_err(|e| RegistryError::Invalid(format!("registry version id {id:?} is not a UUID: {e}")))
+    let id = id.ok_or_else(|| {
+        RegistryError::Unavailable("registry answered without a version id".into())
+    })?;
+    Uuid::parse_str(id).map_err(|e| {
+        RegistryError::Invalid(format!("registry version id {id:?} is not a UUID: {e}"))
+    })
 }
 
 fn glue_compatibility(c: Compatibility) -> GlueCompatibility {
@@ -325,7 +328,10 @@ impl GlueRegistry {
 
     /// Creates the schema with `definition` as version 1; `Ok(None)` when someone else created
     /// the schema first.
-    async fn create_schema(&self, definition: &str) -> Result<Option<SchemaVersion>, RegistryError> {
+    async fn create_schema(
+        &self,
+        definition: &str,
+    ) -> Result<Option<SchemaVersion>, RegistryError> {
         for attempt in 0..2 {
             let out = self
                 .client
@@ -345,7 +351,10 @@ impl GlueRegistry {
             match out {
                 Ok(o) => {
                     let id = parse_id(o.schema_version_id())?;
-                    return self.settle(id, status_of(o.schema_version_status())).await.map(Some);
+                    return self
+                        .settle(id, status_of(o.schema_version_status()))
+                        .await
+                        .map(Some);
                 }
                 Err(e) => match classify("CreateSchema", &e) {
                     (Kind::AlreadyExists, _) => return Ok(None),
@@ -478,8 +487,7 @@ mod tests {
 
     #[test]
     fn transport_failures_are_retryable() {
-        let e: SdkError<GetSchemaVersionError, HttpResponse> =
-            SdkError::timeout_error("slow");
+        let e: SdkError<GetSchemaVersionError, HttpResponse> = SdkError::timeout_error("slow");
         assert_eq!(classify("GetSchemaVersion", &e).0, Kind::Retryable);
         assert!(to_error(Kind::Retryable, "x".into()).is_retryable());
         assert!(!to_error(Kind::NotFound, "x".into()).is_retryable());
