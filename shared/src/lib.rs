@@ -11,6 +11,6 @@ pub mod wire;
 
 pub use codec::{Builder, CompiledSchema, DecodeError, EncodeError, JsonBuilder};
 pub use infer::{infer, InferError, InferOptions, Inferred};
+pub use registry::{RegistryError, SchemaCache, SchemaRegistry, SchemaSource, SchemaVersion};
 pub use schema::{check_compatibility, Compatibility, Incompatible, Record, SchemaError, Type};
 pub use wire::{Compression, Frame, WireError};
-pub use registry::{RegistryError, SchemaCache, SchemaRegistry, SchemaSource, SchemaVersion};
