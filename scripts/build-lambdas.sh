@@ -31,8 +31,9 @@ fi
 
 export PATH="$VENV/bin:$PATH"
 
-cargo lambda build --release --output-format zip --x86-64 --bin producer
-cargo lambda build --release --output-format zip --x86-64 --bin consumer
+# The producer talks TLS to MSK: OpenSSL is built into the binary (self-contained zip).
+cargo lambda build --release --output-format zip --x86-64 -p sensor-producer --bin producer --features vendored-tls
+cargo lambda build --release --output-format zip --x86-64 -p sensor-consumer --bin consumer
 
 for zip in target/lambda/producer/bootstrap.zip target/lambda/consumer/bootstrap.zip; do
   if [ ! -s "$zip" ]; then
