@@ -124,6 +124,7 @@ def test_build_script_builds_the_zips_where_terraform_expects_them():
     script = (REPO / "scripts" / "build-lambdas.sh").read_text()
     for binary in ("producer", "consumer"):
         assert re.search(
-            rf"cargo lambda build --release --output-format zip --x86-64 --bin {binary}\b", script
+            rf"cargo lambda build --release --output-format zip --x86-64 -p sensor-{binary} "
+            rf"--bin {binary}\b", script
         ), binary
         assert f"target/lambda/{binary}/bootstrap.zip" in script
