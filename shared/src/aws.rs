@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 /// The role to assume in another account.
@@ -24,7 +25,8 @@ pub struct AssumeRole {
     pub session_length: Duration,
     /// Region of the other account's resources.
     pub region: Option<String>,
-    /// Refresh credentials this long before they expire.
+    /// Refresh credentials up to this long before they expire. The SDK's identity cache jitters
+    /// it: the refresh comes between half of this and this long before expiry.
     pub refresh_before_expiry: Duration,
 }
 
@@ -121,9 +123,13 @@ impl Intercept for CallCounter {
         "CallCounter"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: for client-level interceptors it runs before the operation's
+    // configuration (which holds the `Metadata`) is applied, so nothing would be counted. This
+    // hook runs once per operation call (not per retry attempt), after it.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
