@@ -121,7 +121,8 @@ for v in "${venvs[@]}"; do
     echo "bootstrap.sh: installing into $v: $(tr '\n' ' ' <"$dir/.bootstrap/requirements.txt")" >&2
     "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q \
       -r "$dir/.bootstrap/requirements.txt"
-    if ! "$dir/bin/python" -m pip check >&2; then
+    if ! check_out="$("$dir/bin/python" -m pip check 2>&1)"; then
+      echo "$check_out" >&2
       echo "bootstrap.sh: pip check found conflicting requirements in $v (see above)" >&2
       exit 1
     fi
