@@ -1,1 +1,263 @@
-fn main() {}
+//! Events per second through the producer's whole handler, [`Producer::handle`]: keys added,
+//! the event checked against and encoded with the active schema, Glue framing, the sink, the
+//! response. The registry is warm (a [`MemoryRegistry`] that already holds the version every event
+//! fits) and the sink is a [`MemorySink`]: no network, no Glue call during the measurement (checked
+//! after it). Single thread, current-thread tokio runtime.
+//!
+//! - `producer_handler/single_event`: one event per invocation;
+//! - `producer_handler/batch_1000`: a JSON array of 1,000 events per invocation.
+//!
+//! Throughput is in events (elements) per second.
+//!
+//! The events are generated here, or read from `PRODUCER_BENCH_EVENTS` (JSON lines, one event
+//! object each, as the Lambda receives them) so that `scripts/bench-producer.sh` measures the
+//! Python `aws-glue-schema-registry` serializer on the very same events. With
+//! `PRODUCER_BENCH_SCHEMA_OUT` the registered schema definition is written there, and with
+//! `PRODUCER_BENCH_FRAMES_OUT` the framed message of each event (hex, one a line, in event order)
+//! as written with the fixed clock [`CLOCK_MS`].
+//!
+//! `cargo bench -p sensor-producer --bench handler`
+
+use std::hint::black_box;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use sensor_producer::sink::MemorySink;
+use sensor_producer::{Producer, ProducerSchemas};
+use sensor_shared::registry::MemoryRegistry;
+use sensor_shared::wire::Compression;
+use sensor_shared::{Compatibility, InferOptions};
+use serde_json::{json, Value};
+
+/// Events generated when `PRODUCER_BENCH_EVENTS` is not set.
+const GENERATED: usize = 2_000;
+/// Events per invocation in the batch benchmark.
+const BATCH: usize = 1_000;
+/// The handler's clock: every event gets this `timestamp` (epoch milliseconds).
+const CLOCK_MS: i64 = 1_767_225_600_000;
+
+type Bench = Producer<MemoryRegistry, MemorySink>;
+
+/// A small deterministic generator (xorshift64*), so every run measures the same events.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn number(&mut self, p_null: f64, lo: f64, hi: f64, digits: i32) -> Value {
+        if self.unit() < p_null {
+            return Value::Null;
+        }
+        let p = 10f64.powi(digits);
+        json!(((lo + (hi - lo) * self.unit()) * p).round() / p)
+    }
+}
+
+/// Readings as the Lambda receives them: no deviceId/timestamp, some values null, a nested
+/// location, 0 to 3 tags.
+fn generate(n: usize) -> Vec<Value> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let tags = [
+        "indoor",
+        "outdoor",
+        "roof",
+        "basement",
+        "calibrated",
+        "battery-low",
+    ];
+    (0..n)
+        .map(|_| {
+            let location = if rng.unit() < 0.2 {
+                Value::Null
+            } else {
+                json!({"lat": rng.number(0.0, -90.0, 90.0, 6), "lon": rng.number(0.0, -180.0, 180.0, 6)})
+            };
+            let tag_list: Vec<&str> = (0..rng.next() % 4)
+                .map(|_| tags[(rng.next() % tags.len() as u64) as usize])
+                .collect();
+            json!({
+                "temperature": rng.number(0.1, -20.0, 40.0, 2),
+                "humidity": rng.number(0.1, 0.0, 100.0, 2),
+                "pressure": rng.number(0.1, 950.0, 1050.0, 1),
+                "location": location,
+                "tags": if rng.unit() < 0.3 { Value::Null } else { json!(tag_list) },
+            })
+        })
+        .collect()
+}
+
+fn events() -> Vec<Value> {
+    match std::env::var_os("PRODUCER_BENCH_EVENTS") {
+        None => generate(GENERATED),
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("PRODUCER_BENCH_EVENTS {path:?}: {e}"));
+            let events: Vec<Value> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+                .collect();
+            assert!(
+                !events.is_empty(),
+                "PRODUCER_BENCH_EVENTS {path:?} has no events"
+            );
+            events
+        }
+    }
+}
+
+fn producer() -> Bench {
+    Producer {
+        schemas: ProducerSchemas::new(
+            MemoryRegistry::new(Compatibility::Backward),
+            InferOptions::default(),
+        ),
+        sink: MemorySink::default(),
+        device_id: "000001".into(),
+        compression: Compression::None,
+        max_batch: 10_000,
+        clock: || CLOCK_MS,
+    }
+}
+
+/// Registers the version every event fits (one batch through the handler), checks that each
+/// event alone is then written with it, and writes the optional outputs.
+fn warm(rt: &tokio::runtime::Runtime, p: &Bench, events: &[Value]) {
+    let mut version = None;
+    for chunk in events.chunks(p.max_batch) {
+        let r = rt.block_on(p.handle(Value::Array(chunk.to_vec()))).unwrap();
+        assert_eq!(r.status_code, 200, "warm-up batch refused: {}", r.message);
+        version = r.schema_version_id;
+    }
+    p.sink.records.lock().unwrap().clear();
+    for e in events {
+        let r = rt.block_on(p.handle(e.clone())).unwrap();
+        assert_eq!(r.status_code, 200, "{}", r.message);
+        assert_eq!(
+            r.schema_version_id, version,
+            "an event needed another version"
+        );
+    }
+    let registered = p.schemas.registry().versions();
+    let definition = &registered.last().expect("a registered version").definition;
+    if let Some(path) = std::env::var_os("PRODUCER_BENCH_SCHEMA_OUT") {
+        std::fs::write(&path, definition).unwrap();
+    }
+    if let Some(path) = std::env::var_os("PRODUCER_BENCH_FRAMES_OUT") {
+        let sent = p.sink.records.lock().unwrap();
+        let hex: String = sent
+            .iter()
+            .map(|r| {
+                let mut line: String = r.payload.iter().map(|b| format!("{b:02x}")).collect();
+                line.push('\n');
+                line
+            })
+            .collect();
+        std::fs::write(&path, hex).unwrap();
+    }
+    p.sink.records.lock().unwrap().clear();
+    let fields = serde_json::from_str::<Value>(definition)
+        .ok()
+        .and_then(|d| d["fields"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    eprintln!(
+        "producer_handler: {} events, {} registered version(s), {fields} top-level fields",
+        events.len(),
+        registered.len()
+    );
+}
+
+/// Runs `iters` invocations, built by `input(i)` outside the timed part, in chunks; the sink is
+/// emptied between chunks (untimed) so that memory does not grow with the iteration count.
+fn timed(
+    rt: &tokio::runtime::Runtime,
+    p: &Bench,
+    iters: u64,
+    chunk: u64,
+    mut input: impl FnMut(u64) -> Value,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = (iters - done).min(chunk);
+        let inputs: Vec<Value> = (done..done + n).map(&mut input).collect();
+        p.sink.records.lock().unwrap().clear();
+        let start = Instant::now();
+        rt.block_on(async {
+            for payload in inputs {
+                let r = p.handle(payload).await.expect("no outage in memory");
+                assert_eq!(r.status_code, 200, "{}", r.message);
+                black_box(r);
+            }
+        });
+        total += start.elapsed();
+        done += n;
+    }
+    p.sink.records.lock().unwrap().clear();
+    total
+}
+
+fn handler(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let events = events();
+    let p = producer();
+    warm(&rt, &p, &events);
+    let registry = p.schemas.registry();
+    let calls = || {
+        (
+            registry.latest_calls.load(Ordering::SeqCst),
+            registry.register_calls.load(Ordering::SeqCst),
+            registry.get_calls.load(Ordering::SeqCst),
+        )
+    };
+    let before = calls();
+
+    let mut g = c.benchmark_group("producer_handler");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5));
+
+    g.throughput(Throughput::Elements(1));
+    let n = events.len() as u64;
+    g.bench_function("single_event", |b| {
+        b.iter_custom(|iters| timed(&rt, &p, iters, 20_000, |i| events[(i % n) as usize].clone()))
+    });
+
+    let batches: Vec<Value> = (0..events.len().div_ceil(BATCH).max(1))
+        .map(|k| {
+            Value::Array(
+                (0..BATCH)
+                    .map(|j| events[(k * BATCH + j) % events.len()].clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("batch_1000", |b| {
+        b.iter_custom(|iters| {
+            timed(&rt, &p, iters, 20, |i| {
+                batches[(i % batches.len() as u64) as usize].clone()
+            })
+        })
+    });
+    g.finish();
+
+    assert_eq!(
+        calls(),
+        before,
+        "the registry was called while measuring: not warm"
+    );
+}
+
+criterion_group!(benches, handler);
+criterion_main!(benches);

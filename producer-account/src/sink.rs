@@ -1,11 +1,12 @@
 //! Where framed records go: Kafka in production, memory in tests.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rdkafka::client::OAuthToken;
 use rdkafka::config::ClientConfig;
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use thiserror::Error;
@@ -79,9 +80,13 @@ impl ProducerContext for MskContext {
     fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
 }
 
-/// An idempotent Kafka producer (`acks=all`), one per container.
+/// An idempotent Kafka producer (`acks=all`), one per container. A producer whose idempotence
+/// state the broker rejects (fenced or unknown producer id, epoch or sequence refused: seen after
+/// deliveries time out in an outage, when librdkafka bumps the epoch) or that librdkafka declares
+/// fatally failed never delivers again, so it is replaced by a fresh one.
 pub struct KafkaSink {
-    producer: FutureProducer<MskContext>,
+    producer: RwLock<Arc<FutureProducer<MskContext>>>,
+    config: ClientConfig,
     topic: String,
     timeout: Duration,
 }
@@ -103,7 +108,12 @@ impl KafkaSink {
                 "message.timeout.ms",
                 delivery_timeout.as_millis().to_string(),
             )
-            .set("socket.connection.setup.timeout.ms", "5000");
+            .set("socket.connection.setup.timeout.ms", "5000")
+            // librdkafka 2.12 scans for timed-out records only when the broker thread wakes, and
+            // while the broker is unreachable it sleeps up to this reconnect backoff (default 10 s):
+            // a 3 s delivery timeout then fails after 8-10 s. Capping it keeps failures within
+            // ~1 s of the timeout and reconnects promptly once the broker is back.
+            .set("reconnect.backoff.max.ms", "1000");
         match protocol {
             SecurityProtocol::Plaintext => c.set("security.protocol", "plaintext"),
             SecurityProtocol::Ssl => c.set("security.protocol", "ssl"),
@@ -111,6 +121,16 @@ impl KafkaSink {
                 .set("security.protocol", "sasl_ssl")
                 .set("sasl.mechanism", "OAUTHBEARER"),
         };
+        let producer = Self::create(&c)?;
+        Ok(KafkaSink {
+            producer: RwLock::new(Arc::new(producer)),
+            config: c,
+            topic: topic.to_string(),
+            timeout: delivery_timeout,
+        })
+    }
+
+    fn create(c: &ClientConfig) -> Result<FutureProducer<MskContext>, String> {
         let region = std::env::var("AWS_REGION")
             .ok()
             .map(aws_config::Region::new);
@@ -118,27 +138,63 @@ impl KafkaSink {
             region,
             runtime: tokio::runtime::Handle::try_current().ok(),
         };
-        let producer = c
-            .create_with_context(ctx)
-            .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
-        Ok(KafkaSink {
-            producer,
-            topic: topic.to_string(),
-            timeout: delivery_timeout,
-        })
+        c.create_with_context(ctx)
+            .map_err(|e| format!("cannot create the Kafka producer: {e}"))
+    }
+
+    fn current(&self) -> Arc<FutureProducer<MskContext>> {
+        self.producer.read().unwrap().clone()
+    }
+
+    /// Replaces `used` by a new producer if it cannot deliver again: fatally failed, or `codes`
+    /// (delivery errors) say the broker refuses its producer id, epoch or sequence.
+    fn replace_if_broken(
+        &self,
+        used: &Arc<FutureProducer<MskContext>>,
+        codes: &[Option<RDKafkaErrorCode>],
+    ) {
+        let identity_refused = codes.iter().flatten().find(|c| {
+            matches!(
+                c,
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::UnknownProducerId
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+            )
+        });
+        let (code, reason) = match (used.client().fatal_error(), identity_refused) {
+            (Some(fatal), _) => fatal,
+            (None, Some(code)) => (*code, "delivery refused".to_string()),
+            (None, None) => return,
+        };
+        let mut slot = self.producer.write().unwrap();
+        if !Arc::ptr_eq(&slot, used) {
+            return; // another invocation replaced it already
+        }
+        match Self::create(&self.config) {
+            Ok(fresh) => {
+                tracing::warn!(error = ?code, reason = %reason, "Kafka producer cannot deliver again; replaced by a new one");
+                *slot = Arc::new(fresh);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Kafka producer cannot deliver again and cannot be replaced")
+            }
+        }
     }
 
     /// Waits for in-flight records (at shutdown).
     pub fn flush(&self) {
-        let _ = self.producer.flush(self.timeout);
+        let _ = self.current().flush(self.timeout);
     }
 }
 
 impl RecordSink for KafkaSink {
     async fn send_all(&self, records: Vec<OutRecord>) -> Result<Vec<Delivery>, SinkError> {
         let total = records.len();
+        let producer = self.current();
         let sends = records.iter().map(|r| {
-            self.producer.send(
+            producer.send(
                 FutureRecord::to(&self.topic)
                     .key(r.key.as_bytes())
                     .payload(&r.payload),
@@ -149,6 +205,7 @@ impl RecordSink for KafkaSink {
         let mut deliveries = Vec::with_capacity(total);
         let mut failed = 0;
         let mut reason = String::new();
+        let mut codes = Vec::new();
         for r in results {
             match r {
                 Ok(d) => deliveries.push(Delivery {
@@ -157,6 +214,7 @@ impl RecordSink for KafkaSink {
                 }),
                 Err((e, _)) => {
                     failed += 1;
+                    codes.push(e.rdkafka_error_code());
                     if reason.is_empty() {
                         reason = e.to_string();
                     }
@@ -164,6 +222,7 @@ impl RecordSink for KafkaSink {
             }
         }
         if failed > 0 {
+            self.replace_if_broken(&producer, &codes);
             Err(SinkError {
                 failed,
                 total,

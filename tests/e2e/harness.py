@@ -134,24 +134,12 @@ class LambdaFunction:
         return (not failed, doc)
 
     def function_pids(self) -> list[int]:
-        """The running function processes (children of the watch)."""
-        out = subprocess.run(["pgrep", "-f", f"{TARGET_DIR}/debug/{self.binary}$"],
-                             capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
+        """The running function processes (below this watch only)."""
+        return function_process_pids(self)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        for pid in self.function_pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """Stops this watch and everything it started, and nothing else."""
+        stop_function_tree(self)
 
 
 class EventSourceMapping:
@@ -212,3 +200,357 @@ def wait_for_items(stack: Stack, n: int, timeout: float) -> int:
         if c >= n or time.monotonic() > deadline:
             return c
         time.sleep(0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers of tests/e2e/test_consumer.py, usable by any test that shares one stack between
+# tests (a table, queue and topic of its own per test) or drives the AWS fault proxy.
+
+def descendant_pids(pid: int) -> list[int]:
+    """Every process below `pid` (children, grandchildren, ...), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def stop_function_tree(fn: "LambdaFunction") -> None:
+    """Stops one `cargo lambda watch` and the processes it started, and nothing else
+    (`LambdaFunction.stop` also kills functions of the same name that other runs started)."""
+    if fn.proc is None:
+        return
+    tree = descendant_pids(fn.proc.pid)
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if fn.proc.poll() is None:
+        try:
+            os.killpg(fn.proc.pid, signal.SIGTERM)
+            fn.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(fn.proc.pid, signal.SIGKILL)
+            fn.proc.wait()
+
+
+class FaultProxy:
+    """Control of the HTTP fault proxy in front of moto (a stack started with MOTO_PROXY_PORT;
+    see scripts/stack/faultproxy.py). Counters are keyed "service:Operation"."""
+
+    def __init__(self, env: dict):
+        self.endpoint = env["AWS_PROXY_ENDPOINT_URL"]
+        self.control = env["AWS_PROXY_CONTROL_URL"]
+
+    def _call(self, path: str = "", spec: dict | None = None) -> dict:
+        data = None if spec is None else json.dumps(spec).encode()
+        req = urllib.request.Request(self.control + path, data=data, method="GET" if data is None else "POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def fault(self, mode: str, match: str | list[str] | None = None, **extra) -> dict:
+        """E.g. fault("throttle", "dynamodb"), fault("refuse", ["sts", "glue"], for_seconds=5)."""
+        return self._call("", {"mode": mode, **({"match": match} if match else {}), **extra})
+
+    def heal(self) -> dict:
+        return self._call("", {"mode": "pass"})
+
+    def reset(self) -> dict:
+        """Mode pass, counters zero."""
+        return self._call("/reset", {})
+
+    def state(self) -> dict:
+        return self._call()
+
+    def count(self, kind: str, prefix: str) -> int:
+        """Requests "passed" or "faulted" whose label starts with prefix ("glue:", "sts:AssumeRole")."""
+        return sum(n for label, n in self.state()[kind].items() if label.startswith(prefix))
+
+
+def count_table(stack: Stack, table: str) -> int:
+    """Items in `table` (consumer account), by Scan with Select=COUNT over every page."""
+    ddb = stack.client("dynamodb", "consumer_admin")
+    n, kwargs = 0, {"TableName": table, "Select": "COUNT"}
+    while True:
+        page = ddb.scan(**kwargs)
+        n += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return n
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def wait_for_count(stack: Stack, table: str, n: int, timeout: float) -> int:
+    """Polls `table` until it holds at least n items (or the timeout); returns the count."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = count_table(stack, table)
+        if c >= n or time.monotonic() > deadline:
+            return c
+        time.sleep(0.3)
+
+
+def create_readings_table(stack: Stack, table: str) -> str:
+    """A table shaped like the readings table, in the consumer account."""
+    ddb = stack.client("dynamodb", "consumer_admin")
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"},
+                                {"AttributeName": "timestamp", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"},
+                                           {"AttributeName": "timestamp", "AttributeType": "N"}])
+    ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    return table
+
+
+def create_queue(stack: Stack, name: str) -> str:
+    """A queue in the consumer account; returns its URL."""
+    return stack.client("sqs", "consumer_admin").create_queue(QueueName=name)["QueueUrl"]
+
+
+def create_topic(stack: Stack, topic: str, partitions: int = 3, timeout: float = 60) -> str:
+    subprocess.run([str(VENV_BIN / "python"), str(ROOT / "scripts" / "stack" / "stackctl.py"), "kafka-topic",
+                    "--bootstrap", stack.env["KAFKA_BOOTSTRAP_SERVERS"], "--topic", topic,
+                    "--partitions", str(partitions), "--timeout", str(timeout)],
+                   check=True, capture_output=True, timeout=timeout + 30)
+    return topic
+
+
+def receive_all(stack: Stack, queue_url: str) -> list[dict]:
+    """Every message visible in the queue (as the consumer account's admin), bodies parsed as
+    JSON; received messages stay hidden for five minutes, so none is returned twice."""
+    sqs = stack.client("sqs", "consumer_admin")
+    out = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300,
+                                   WaitTimeSeconds=0).get("Messages", [])
+        if not msgs:
+            return out
+        out.extend(json.loads(m["Body"]) for m in msgs)
+
+
+def queue_depth(stack: Stack, queue_url: str) -> int:
+    """Messages in the queue, visible or in flight."""
+    a = stack.client("sqs", "consumer_admin").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages",
+                                            "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The offsets consumer group `group` committed on `topic`, by partition (-1: none yet). The
+    ESM commits only after the function succeeded, so a committed offset past a record means
+    that record was handled. (Compare with the offsets the producers were given: tansu 0.6's
+    ListOffsets answers "latest" wrongly, so high watermarks cannot be trusted.)"""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "log_level": 3})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+        return {tp.partition: max(tp.offset, -1) for tp in tps}
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers of tests/e2e/test_faults.py, test_interop.py and scripts/bench-pipeline.py.
+
+def function_process_pids(fn: "LambdaFunction") -> list[int]:
+    """The function processes `cargo lambda watch` runs for `fn` (it starts them as
+    `target/debug/<binary>`, a relative path, so `LambdaFunction.function_pids` misses them)."""
+    if fn.proc is None:
+        return []
+    out = []
+    for pid in descendant_pids(fn.proc.pid):
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            continue
+        if os.path.basename(argv0) == fn.binary:
+            out.append(pid)
+    return out
+
+
+def replace_function(fn: "LambdaFunction", timeout: float = 120) -> "LambdaFunction":
+    """What Lambda does after an execution environment crashed: a new one on the same endpoint.
+    `cargo lambda watch` does not restart a function process that was killed (every later invoke
+    would hang), so the watch is killed with everything it started and started again; callers
+    whose invocations were in flight see the connection close and retry."""
+    for pid in function_process_pids(fn):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if fn.proc is not None and fn.proc.poll() is None:
+        try:
+            os.killpg(fn.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        fn.proc.wait()
+    return fn.start(timeout)
+
+
+class KafkaFaultProxy(FaultProxy):
+    """Control of the TCP fault proxy in front of tansu (a stack started with KAFKA_PROXY_PORT):
+    fault("refuse", for_seconds=S) makes the broker unreachable; counters: accepted, dropped."""
+
+    def __init__(self, env: dict):
+        self.endpoint = env["KAFKA_BOOTSTRAP_SERVERS"]
+        self.control = env["KAFKA_PROXY_CONTROL_URL"]
+
+
+def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]],
+                timeout: float = 30) -> list[tuple[int, int]]:
+    """Writes (key, value) messages as they are, past the producer Lambda (poison records, records
+    of another serializer); returns the (partition, offset) of each, in order."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "log_level": 3})
+    out: list = [None] * len(messages)
+
+    def delivered(i):
+        def cb(err, msg):
+            out[i] = err or (msg.partition(), msg.offset())
+        return cb
+    for i, (key, value) in enumerate(messages):
+        p.produce(topic, key=key, value=value, on_delivery=delivered(i))
+        p.poll(0)
+    left = p.flush(timeout)
+    bad = [r for r in out if not isinstance(r, tuple)]
+    if left or bad:
+        raise RuntimeError(f"{left} message(s) undelivered, errors: {bad[:3]}")
+    return out
+
+
+def scan_items(stack: Stack, table: str | None = None, attrs: tuple[str, ...] = ()) -> list[dict]:
+    """Every item of the readings table (or `table`) as plain Python values (numbers are
+    Decimal); only `attrs` when given."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    ddb = stack.client("dynamodb", "consumer_admin")
+    kwargs: dict = {"TableName": table or stack.env["READINGS_TABLE"]}
+    if attrs:
+        names = {f"#a{i}": a for i, a in enumerate(attrs)}
+        kwargs.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+    de = TypeDeserializer()
+    out = []
+    while True:
+        page = ddb.scan(**kwargs)
+        out.extend({k: de.deserialize(v) for k, v in i.items()} for i in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def wait_committed(env: dict, group: str, coordinates, timeout: float, interval: float = 0.5) -> bool:
+    """Waits until consumer group `group` has committed past every (partition, offset) in
+    `coordinates` on the topic of `env`: the ESM commits only after the function succeeded."""
+    want: dict[int, int] = {}
+    for p, o in coordinates:
+        want[p] = max(want.get(p, 0), o + 1)
+
+    def done():
+        got = committed_offsets(env["KAFKA_BOOTSTRAP_SERVERS"], group, env["KAFKA_TOPIC"])
+        return all(got.get(p, -1) >= o for p, o in want.items())
+    return bool(wait_until(done, timeout, interval=interval))
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers of tests/e2e/test_producer.py: what is on a topic, read with an independent client,
+# and values decoded by the reference Python library as JSON carries them.
+
+from typing import NamedTuple  # noqa: E402
+
+READ_FENCE_KEY = b"__e2e-read-fence__"
+
+
+class KafkaMessage(NamedTuple):
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[KafkaMessage]:
+    """Every message on the topic, in partition order, read with confluent-kafka (partitions
+    assigned from the beginning: no group rebalance to wait for).
+
+    The end of each partition is marked by a fence: a record with key READ_FENCE_KEY (left out of
+    the result, and out of later reads) produced here first, so everything acknowledged before the
+    call is below the fence. Watermarks cannot mark the end: tansu 0.6's ListOffsets(latest)
+    answers the last batch's base offset + 1, so a batch of 1,000 records looks like one."""
+    import uuid
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "log_level": 3})
+    meta = p.list_topics(topic, timeout=10).topics[topic]
+    if meta.error is not None:
+        raise KafkaException(meta.error)
+    fences: dict[int, int] = {}
+
+    def delivered(err, msg):
+        if err is None:
+            fences[msg.partition()] = msg.offset()
+
+    for part in meta.partitions:
+        p.produce(topic, key=READ_FENCE_KEY, value=b"", partition=part, on_delivery=delivered)
+    if p.flush(timeout) or len(fences) != len(meta.partitions):
+        raise TimeoutError(f"{topic}: read fences not delivered to every partition ({fences})")
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-reader-{uuid.uuid4()}",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "log_level": 3})
+    try:
+        c.assign([TopicPartition(topic, part, OFFSET_BEGINNING) for part in fences])
+        out: list[KafkaMessage] = []
+        left = dict(fences)
+        deadline = time.monotonic() + timeout
+        while left:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: partitions {sorted(left)} not read up to {left}")
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(m.error())
+            if m.partition() in left and m.offset() >= left[m.partition()]:
+                del left[m.partition()]
+            if m.key() != READ_FENCE_KEY and m.offset() < fences[m.partition()]:
+                out.append(KafkaMessage(m.partition(), m.offset(), m.key(), m.value()))
+        return sorted(out)
+    finally:
+        c.close()
+
+
+def avro_to_json(v):
+    """A value decoded by the reference library (fastavro) as JSON carries it: timestamp-millis
+    comes back as an aware datetime, here epoch milliseconds again."""
+    import datetime as dt
+
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=dt.timezone.utc)
+        return round(v.timestamp() * 1000)
+    if isinstance(v, dict):
+        return {k: avro_to_json(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [avro_to_json(x) for x in v]
+    return v
