@@ -39,6 +39,8 @@ pub enum DecodeError {
     NegativeLength(i64),
     #[error("string is not UTF-8")]
     InvalidUtf8,
+    #[error("int {0} is outside the 32-bit range")]
+    IntOutOfRange(i64),
     #[error("union index {0} out of range")]
     BadUnionIndex(i64),
     #[error("boolean byte {0} is neither 0 nor 1")]
@@ -88,7 +90,7 @@ impl CompiledSchema {
         let obj = event
             .as_object()
             .ok_or_else(|| EncodeError::NotAnObject(json_kind(event)))?;
-        encode_record(&self.record, obj, "", out)
+        encode_record(&self.record, obj, &Path::Root, out)
     }
 
     /// Encodes `event` into a new body.
@@ -99,7 +101,11 @@ impl CompiledSchema {
     }
 
     /// Decodes a body through `builder`; the whole body must be one record.
-    pub fn decode_with<B: Builder>(&self, body: &[u8], builder: &mut B) -> Result<B::Out, DecodeError> {
+    pub fn decode_with<B: Builder>(
+        &self,
+        body: &[u8],
+        builder: &mut B,
+    ) -> Result<B::Out, DecodeError> {
         let mut r = Reader { buf: body, pos: 0 };
         let out = decode_record(&self.record, &mut r, builder)?;
         if r.pos != body.len() {
@@ -117,11 +123,37 @@ impl CompiledSchema {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-fn path_of(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+/// Where a value sits in the event (`loc.tags[]`), kept as borrowed segments on the stack and
+/// rendered only for an error message, so the success path formats nothing.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Item(&'a Path<'a>),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        let mut s = String::new();
+        self.write(&mut s);
+        s
+    }
+
+    fn write(&self, s: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Key(parent, key) => {
+                parent.write(s);
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(key);
+            }
+            Path::Item(parent) => {
+                parent.write(s);
+                s.push_str("[]");
+            }
+        }
     }
 }
 
@@ -144,7 +176,7 @@ fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
 fn encode_record(
     r: &Record,
     obj: &Map<String, Value>,
-    path: &str,
+    path: &Path<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     let mut matched = 0usize;
@@ -152,12 +184,12 @@ fn encode_record(
         match obj.get(f.json_key.as_str()) {
             Some(v) => {
                 matched += 1;
-                encode_value(&f.ty, v, path, &f.json_key, out)?;
+                encode_value(&f.ty, v, &Path::Key(path, &f.json_key), out)?;
             }
             None => match &f.ty {
                 Type::Optional(_) => out.push(0),
                 Type::Null => {}
-                _ => return Err(EncodeError::Missing(path_of(path, &f.json_key))),
+                _ => return Err(EncodeError::Missing(Path::Key(path, &f.json_key).render())),
             },
         }
     }
@@ -166,14 +198,14 @@ fn encode_record(
             .keys()
             .find(|k| r.field_by_key(k).is_none())
             .expect("a key without a field exists");
-        return Err(EncodeError::UnknownKey(path_of(path, unknown)));
+        return Err(EncodeError::UnknownKey(Path::Key(path, unknown).render()));
     }
     Ok(())
 }
 
-fn mismatch(t: &Type, v: &Value, path: &str, key: &str) -> EncodeError {
+fn mismatch(t: &Type, v: &Value, path: &Path<'_>) -> EncodeError {
     EncodeError::Mismatch {
-        path: path_of(path, key),
+        path: path.render(),
         expected: t.describe(),
         found: json_kind(v),
     }
@@ -182,25 +214,24 @@ fn mismatch(t: &Type, v: &Value, path: &str, key: &str) -> EncodeError {
 fn encode_value(
     t: &Type,
     v: &Value,
-    path: &str,
-    key: &str,
+    path: &Path<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     match (t, v) {
         (Type::Optional(_), Value::Null) => out.push(0),
         (Type::Optional(inner), v) => {
             out.push(2); // union index 1, zigzag
-            encode_value(inner, v, path, key, out)?;
+            encode_value(inner, v, path, out)?;
         }
         (Type::Null, Value::Null) => {}
         (Type::Boolean, Value::Bool(b)) => out.push(*b as u8),
         (Type::Long | Type::TimestampMillis, Value::Number(n)) => match n.as_i64() {
             Some(i) => write_long(out, i),
-            None => return Err(mismatch(t, v, path, key)),
+            None => return Err(mismatch(t, v, path)),
         },
         (Type::Int, Value::Number(n)) => match n.as_i64().filter(|i| i32::try_from(*i).is_ok()) {
             Some(i) => write_long(out, i),
-            None => return Err(mismatch(t, v, path, key)),
+            None => return Err(mismatch(t, v, path)),
         },
         (Type::Double, Value::Number(n)) => {
             let f = n.as_f64().expect("JSON numbers convert to f64");
@@ -217,20 +248,20 @@ fn encode_value(
             for c in s.chars() {
                 match u8::try_from(u32::from(c)) {
                     Ok(b) => raw.push(b),
-                    Err(_) => return Err(mismatch(t, v, path, key)),
+                    Err(_) => return Err(mismatch(t, v, path)),
                 }
             }
             write_bytes(out, &raw);
         }
         (Type::Record(r), Value::Object(obj)) => {
-            encode_record(r, obj, &path_of(path, key), out)?;
+            encode_record(r, obj, path, out)?;
         }
         (Type::Array(items), Value::Array(values)) => {
             if !values.is_empty() {
                 write_long(out, values.len() as i64);
-                let p = format!("{}[]", path_of(path, key));
+                let p = Path::Item(path);
                 for item in values {
-                    encode_value(items, item, &p, "", out)?;
+                    encode_value(items, item, &p, out)?;
                 }
             }
             out.push(0);
@@ -238,15 +269,14 @@ fn encode_value(
         (Type::Map(values), Value::Object(obj)) => {
             if !obj.is_empty() {
                 write_long(out, obj.len() as i64);
-                let p = path_of(path, key);
                 for (k, item) in obj {
                     write_bytes(out, k.as_bytes());
-                    encode_value(values, item, &p, k, out)?;
+                    encode_value(values, item, &Path::Key(path, k), out)?;
                 }
             }
             out.push(0);
         }
-        _ => return Err(mismatch(t, v, path, key)),
+        _ => return Err(mismatch(t, v, path)),
     }
     Ok(())
 }
@@ -325,6 +355,13 @@ impl<'a> Reader<'a> {
 
     #[inline]
     fn long(&mut self) -> Result<i64, DecodeError> {
+        // One byte (union indices, short lengths, small numbers) is the common case.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(i64::from(b >> 1) ^ -i64::from(b & 1));
+            }
+        }
         let mut z: u64 = 0;
         let mut shift = 0;
         loop {
@@ -376,11 +413,21 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Items with an empty encoding (`null`) could be claimed in any number; cap them.
+/// Items with an empty encoding (`null`, a record of `null`s) could be claimed in any number;
+/// cap them.
 const MAX_EMPTY_ITEMS: i64 = 1 << 20;
 
+/// Whether a value of `t` can take no bytes at all.
+fn encodes_empty(t: &Type) -> bool {
+    match t {
+        Type::Null => true,
+        Type::Record(r) => r.fields.iter().all(|f| encodes_empty(&f.ty)),
+        _ => false,
+    }
+}
+
 fn check_count(n: i64, item: &Type, r: &Reader<'_>) -> Result<(), DecodeError> {
-    let cap = if matches!(item, Type::Null) {
+    let cap = if encodes_empty(item) {
         MAX_EMPTY_ITEMS
     } else {
         r.remaining() as i64
@@ -405,7 +452,11 @@ fn decode_record<B: Builder>(
     Ok(b.finish(obj))
 }
 
-fn decode_value<B: Builder>(t: &Type, r: &mut Reader<'_>, b: &mut B) -> Result<B::Out, DecodeError> {
+fn decode_value<B: Builder>(
+    t: &Type,
+    r: &mut Reader<'_>,
+    b: &mut B,
+) -> Result<B::Out, DecodeError> {
     Ok(match t {
         Type::Null => b.null(),
         Type::Boolean => match r.byte()? {
@@ -413,13 +464,22 @@ fn decode_value<B: Builder>(t: &Type, r: &mut Reader<'_>, b: &mut B) -> Result<B
             1 => b.boolean(true),
             other => return Err(DecodeError::BadBoolean(other)),
         },
-        Type::Int | Type::Long | Type::TimestampMillis => {
+        Type::Int => {
+            let v = r.long()?;
+            if i32::try_from(v).is_err() {
+                return Err(DecodeError::IntOutOfRange(v));
+            }
+            b.long(v)
+        }
+        Type::Long | Type::TimestampMillis => {
             let v = r.long()?;
             b.long(v)
         }
         Type::Float => {
             let raw = r.take(4)?;
-            b.double(f64::from(f32::from_le_bytes(raw.try_into().expect("4 bytes"))))
+            b.double(f64::from(f32::from_le_bytes(
+                raw.try_into().expect("4 bytes"),
+            )))
         }
         Type::Double => {
             let raw = r.take(8)?;
@@ -447,7 +507,7 @@ fn decode_value<B: Builder>(t: &Type, r: &mut Reader<'_>, b: &mut B) -> Result<B
                 if n == 0 {
                     break;
                 }
-                check_count(n + items.len() as i64, item, r)?;
+                check_count(n.saturating_add(items.len() as i64), item, r)?;
                 items.reserve(n as usize);
                 for _ in 0..n {
                     items.push(decode_value(item, r, b)?);
@@ -463,7 +523,7 @@ fn decode_value<B: Builder>(t: &Type, r: &mut Reader<'_>, b: &mut B) -> Result<B
                 if n == 0 {
                     break;
                 }
-                total += n;
+                total = total.saturating_add(n);
                 // Every entry holds at least its key's length byte.
                 if total > r.remaining() as i64 {
                     return Err(DecodeError::TooManyItems(total));
@@ -525,10 +585,7 @@ mod tests {
         let s = CompiledSchema::parse(EVT).unwrap();
         assert_eq!(s.decode(&[0x06, 0x61]), Err(DecodeError::Truncated));
         assert_eq!(s.decode(&[0x01]), Err(DecodeError::NegativeLength(-1)));
-        assert_eq!(
-            s.decode(&[0x02, 0xff, 0x02]),
-            Err(DecodeError::InvalidUtf8)
-        );
+        assert_eq!(s.decode(&[0x02, 0xff, 0x02]), Err(DecodeError::InvalidUtf8));
         assert_eq!(
             s.decode(&[0x00, 0x02, 0x00]),
             Err(DecodeError::TrailingBytes(1))

@@ -315,9 +315,7 @@ impl Ctx<'_> {
                 for item in items {
                     match &mut ty {
                         None => ty = Some(self.fresh(item, &item_name, &item_path, depth + 1)?),
-                        Some(t) => {
-                            self.absorb(t, item, &item_name, &item_path, depth + 1, true)?
-                        }
+                        Some(t) => self.absorb(t, item, &item_name, &item_path, depth + 1, true)?,
                     }
                 }
                 Type::Array(Box::new(ty.unwrap_or(Type::Null)))
@@ -335,13 +333,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn widen(
-        &self,
-        fresh: bool,
-        t: &Type,
-        v: &Value,
-        path: &str,
-    ) -> Result<(), InferError> {
+    fn widen(&self, fresh: bool, t: &Type, v: &Value, path: &str) -> Result<(), InferError> {
         if fresh || self.opts.compatibility.allows_widening() {
             Ok(())
         } else {
@@ -530,7 +522,9 @@ mod tests {
                 Type::Long
             ))))))
         );
-        let Type::Optional(o) = ty("ao") else { panic!() };
+        let Type::Optional(o) = ty("ao") else {
+            panic!()
+        };
         let Type::Array(item) = *o else { panic!() };
         let Type::Record(item) = *item else { panic!() };
         assert_eq!(item.name, "Reading_ao_item");
@@ -540,7 +534,20 @@ mod tests {
         let names: Vec<_> = r.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["deviceId", "timestamp", "a", "an", "ao", "b", "d", "e", "i", "n", "o", "s"]
+            [
+                "deviceId",
+                "timestamp",
+                "a",
+                "an",
+                "ao",
+                "b",
+                "d",
+                "e",
+                "i",
+                "n",
+                "o",
+                "s"
+            ]
         );
         apache_avro::Schema::parse_str(&i.definition).unwrap();
     }
@@ -573,9 +580,9 @@ mod tests {
         let v1 = infer(&ev(json!({})), None, &o).unwrap();
         let v2 = infer(&ev(json!({"temperature": 30})), Some(&v1.record), &o).unwrap();
         assert!(v2.changed);
-        assert!(v2.definition.contains(
-            r#"{"name":"temperature","type":["null","long"],"default":null}"#
-        ));
+        assert!(v2
+            .definition
+            .contains(r#"{"name":"temperature","type":["null","long"],"default":null}"#));
         let v3 = infer(&ev(json!({})), Some(&v2.record), &o).unwrap();
         assert!(!v3.changed);
         assert_eq!(v3.definition, v2.definition);
@@ -595,10 +602,19 @@ mod tests {
             Type::Optional(Box::new(Type::Double))
         );
         // A long still fits a double field.
-        let same = infer(&ev(json!({"t": 1})), Some(&wide.record), &InferOptions::default()).unwrap();
+        let same = infer(
+            &ev(json!({"t": 1})),
+            Some(&wide.record),
+            &InferOptions::default(),
+        )
+        .unwrap();
         assert!(!same.changed);
-        let err = infer(&ev(json!({"t": 30.5})), Some(&v1.record), &opts(Compatibility::Full))
-            .unwrap_err();
+        let err = infer(
+            &ev(json!({"t": 30.5})),
+            Some(&v1.record),
+            &opts(Compatibility::Full),
+        )
+        .unwrap_err();
         match err {
             InferError::TypeConflict {
                 path,
@@ -639,8 +655,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, InferError::TypeConflict { ref path, .. } if path == "loc.tags[]"));
-        let err = infer(&ev(json!({"loc": 3})), Some(&v1.record), &InferOptions::default())
-            .unwrap_err();
+        let err = infer(
+            &ev(json!({"loc": 3})),
+            Some(&v1.record),
+            &InferOptions::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("record Reading_loc"), "{err}");
     }
 
@@ -657,11 +677,17 @@ mod tests {
         );
         assert!(matches!(
             infer(&json!({"deviceId": 1, "timestamp": 1}), None, &o),
-            Err(InferError::KeyFieldType { field: DEVICE_ID, .. })
+            Err(InferError::KeyFieldType {
+                field: DEVICE_ID,
+                ..
+            })
         ));
         assert!(matches!(
             infer(&json!({"deviceId": "d", "timestamp": "now"}), None, &o),
-            Err(InferError::KeyFieldType { field: TIMESTAMP, .. })
+            Err(InferError::KeyFieldType {
+                field: TIMESTAMP,
+                ..
+            })
         ));
     }
 
@@ -682,7 +708,10 @@ mod tests {
         };
         assert!(matches!(
             infer(&ev(Value::Object(many.clone())), None, &o),
-            Err(InferError::TooManyFields { count: 52, limit: 20 })
+            Err(InferError::TooManyFields {
+                count: 52,
+                limit: 20
+            })
         ));
         let o = InferOptions {
             max_definition_len: 500,
@@ -696,7 +725,12 @@ mod tests {
 
     #[test]
     fn nested_record_names_stay_unique() {
-        let v1 = infer(&ev(json!({"a-b": {"x": 1}})), None, &InferOptions::default()).unwrap();
+        let v1 = infer(
+            &ev(json!({"a-b": {"x": 1}})),
+            None,
+            &InferOptions::default(),
+        )
+        .unwrap();
         let v2 = infer(
             &ev(json!({"a_b": {"y": 1}})),
             Some(&v1.record),
@@ -713,11 +747,21 @@ mod tests {
     fn null_only_field_becomes_nullable_later() {
         let v1 = infer(&ev(json!({"x": null})), None, &InferOptions::default()).unwrap();
         assert_eq!(v1.record.field_by_key("x").unwrap().ty, Type::Null);
-        let v2 = infer(&ev(json!({"x": 5})), Some(&v1.record), &InferOptions::default()).unwrap();
+        let v2 = infer(
+            &ev(json!({"x": 5})),
+            Some(&v1.record),
+            &InferOptions::default(),
+        )
+        .unwrap();
         assert_eq!(
             v2.record.field_by_key("x").unwrap().ty,
             Type::Optional(Box::new(Type::Long))
         );
-        assert!(infer(&ev(json!({"x": 5})), Some(&v1.record), &opts(Compatibility::Forward)).is_err());
+        assert!(infer(
+            &ev(json!({"x": 5})),
+            Some(&v1.record),
+            &opts(Compatibility::Forward)
+        )
+        .is_err());
     }
 }

@@ -158,13 +158,19 @@ fn parse_type(json: &Value, path: &str) -> Result<Type, SchemaError> {
                     let items = obj.get("items").ok_or_else(|| {
                         SchemaError::InvalidAvro(format!("{path}: array without items"))
                     })?;
-                    Ok(Type::Array(Box::new(parse_type(items, &format!("{path}[]"))?)))
+                    Ok(Type::Array(Box::new(parse_type(
+                        items,
+                        &format!("{path}[]"),
+                    )?)))
                 }
                 Value::String(t) if t == "map" => {
                     let values = obj.get("values").ok_or_else(|| {
                         SchemaError::InvalidAvro(format!("{path}: map without values"))
                     })?;
-                    Ok(Type::Map(Box::new(parse_type(values, &format!("{path}{{}}"))?)))
+                    Ok(Type::Map(Box::new(parse_type(
+                        values,
+                        &format!("{path}{{}}"),
+                    )?)))
                 }
                 Value::String(t) => {
                     primitive(t).ok_or_else(|| unsupported(path, format!("type {t}")))
@@ -172,7 +178,9 @@ fn parse_type(json: &Value, path: &str) -> Result<Type, SchemaError> {
                 other => parse_type(other, path),
             }
         }
-        other => Err(SchemaError::InvalidAvro(format!("{path}: {other} is not a type"))),
+        other => Err(SchemaError::InvalidAvro(format!(
+            "{path}: {other} is not a type"
+        ))),
     }
 }
 
@@ -246,6 +254,13 @@ fn parse_record(obj: &serde_json::Map<String, Value>, path: &str) -> Result<Reco
             .and_then(Value::as_str)
             .unwrap_or(fname)
             .to_string();
+        // Two fields for one JSON key would make encoding ambiguous.
+        if fields.iter().any(|g: &Field| g.json_key == json_key) {
+            return Err(unsupported(
+                &fpath,
+                format!("a second field for JSON key {json_key:?}"),
+            ));
+        }
         fields.push(Field {
             name: fname.to_string(),
             json_key,
@@ -501,7 +516,9 @@ mod tests {
     #[test]
     fn rejects_what_the_model_cannot_hold() {
         assert!(matches!(
-            Record::parse(r#"{"type":"record","name":"R","fields":[{"name":"u","type":["int","string"]}]}"#),
+            Record::parse(
+                r#"{"type":"record","name":"R","fields":[{"name":"u","type":["int","string"]}]}"#
+            ),
             Err(SchemaError::Unsupported { .. })
         ));
         assert!(matches!(

@@ -10,7 +10,9 @@
 //! Everything here is a pure function over byte slices.
 
 use std::borrow::Cow;
-use std::io::{Read, Write};
+use std::cell::RefCell;
+
+use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 
 use thiserror::Error;
 use uuid::Uuid;
@@ -82,12 +84,36 @@ pub fn encode_into(
     out.extend_from_slice(schema_version_id.as_bytes());
     match compression {
         Compression::None => out.extend_from_slice(body),
-        Compression::Zlib => {
-            let mut enc = flate2::write::ZlibEncoder::new(out, flate2::Compression::default());
-            // Writing into a Vec cannot fail.
-            enc.write_all(body).expect("zlib into Vec");
-            enc.finish().expect("zlib into Vec");
+        Compression::Zlib => DEFLATE.with(|c| {
+            let mut c = c.borrow_mut();
+            c.reset();
+            deflate(&mut c, body, out);
+        }),
+    }
+}
+
+thread_local! {
+    // One zlib compressor and decompressor per thread, reset for every message: setting one up
+    // allocates and clears a few hundred KiB, far more work than a reading's body. (Resetting
+    // the decompressor clears its window, so no message sees another's bytes.)
+    static DEFLATE: RefCell<Compress> =
+        RefCell::new(Compress::new(flate2::Compression::default(), true));
+    static INFLATE: RefCell<Decompress> = RefCell::new(Decompress::new(true));
+}
+
+fn deflate(c: &mut Compress, body: &[u8], out: &mut Vec<u8>) {
+    // Room for an incompressible body plus the zlib wrapper; grown if that is not enough.
+    out.reserve(body.len() + body.len() / 1000 + 64);
+    loop {
+        let consumed = c.total_in() as usize;
+        // Deflating into a Vec cannot fail.
+        let status = c
+            .compress_vec(&body[consumed..], out, FlushCompress::Finish)
+            .expect("zlib into Vec");
+        if status == Status::StreamEnd {
+            return;
         }
+        out.reserve(out.capacity().max(64));
     }
 }
 
@@ -132,21 +158,45 @@ pub fn decode(message: &[u8], max_inflated: usize) -> Result<Frame<'_>, WireErro
 }
 
 fn inflate(raw: &[u8], max_inflated: usize) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max_inflated));
-    let mut decoder = flate2::read::ZlibDecoder::new(raw);
-    let limit = (max_inflated as u64).saturating_add(1);
-    (&mut decoder)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| WireError::Zlib(e.to_string()))?;
-    if out.len() > max_inflated {
-        return Err(WireError::InflatedTooLarge { limit: max_inflated });
+    INFLATE.with(|d| {
+        let mut d = d.borrow_mut();
+        d.reset(true);
+        inflate_with(&mut d, raw, max_inflated)
+    })
+}
+
+fn inflate_with(d: &mut Decompress, raw: &[u8], max_inflated: usize) -> Result<Vec<u8>, WireError> {
+    // The output never gets room for more than one byte past the cap: that byte tells a body
+    // that is too large, without inflating the rest of a bomb.
+    let limit = max_inflated.saturating_add(1);
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).max(64).min(limit));
+    loop {
+        let before = (d.total_in(), out.len());
+        let consumed = d.total_in() as usize;
+        let status = d
+            .decompress_vec(&raw[consumed..], &mut out, FlushDecompress::None)
+            .map_err(|e| WireError::Zlib(e.to_string()))?;
+        if out.len() > max_inflated {
+            return Err(WireError::InflatedTooLarge {
+                limit: max_inflated,
+            });
+        }
+        if status == Status::StreamEnd {
+            break;
+        }
+        if out.len() == out.capacity() {
+            out.reserve_exact(out.capacity().max(64).min(limit - out.len()));
+        } else if (d.total_in(), out.len()) == before {
+            // Room to write, nothing more read or written: the stream stops early.
+            return Err(WireError::Zlib("zlib stream ends early".into()));
+        }
     }
     // The stream must end where the message ends: trailing garbage means a broken message.
-    if decoder.total_in() != raw.len() as u64 {
+    let consumed = d.total_in();
+    if consumed != raw.len() as u64 {
         return Err(WireError::Zlib(format!(
             "{} trailing bytes after the zlib stream",
-            raw.len() as u64 - decoder.total_in()
+            raw.len() as u64 - consumed
         )));
     }
     Ok(out)
@@ -192,7 +242,10 @@ mod tests {
 
     #[test]
     fn rejects_short_messages() {
-        assert_eq!(decode(&PLAIN[..17], 10), Err(WireError::TooShort { len: 17 }));
+        assert_eq!(
+            decode(&PLAIN[..17], 10),
+            Err(WireError::TooShort { len: 17 })
+        );
         assert_eq!(decode(&[], 10), Err(WireError::TooShort { len: 0 }));
     }
 

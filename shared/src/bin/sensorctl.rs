@@ -1,1 +1,321 @@
-fn main() {}
+//! `sensorctl`: look at what travels through the pipeline.
+//!
+//! ```text
+//! sensorctl infer  [--previous FILE] [--compatibility MODE] [--record-name N] [--namespace NS]  < event.json
+//! sensorctl encode --schema FILE --version-id UUID [--zlib] [--hex]                              < event.json
+//! sensorctl decode --schema FILE [--hex] [--max-inflated BYTES] [--pretty]                       < message
+//! sensorctl peek   [--hex]                                                                       < message
+//! ```
+//!
+//! Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 bad input (the event,
+//! the schema or the message), 2 bad usage.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use uuid::Uuid;
+
+use sensor_shared::codec::CompiledSchema;
+use sensor_shared::infer::{infer, InferOptions};
+use sensor_shared::schema::{Compatibility, Record};
+use sensor_shared::wire::{self, Compression, DEFAULT_MAX_INFLATED};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sensorctl",
+    version,
+    about = "Infer schemas and encode, decode or inspect Glue Schema Registry framed Avro messages",
+    long_about = "Infer schemas and encode, decode or inspect Glue Schema Registry framed Avro \
+                  messages (byte 0 = 0x03, byte 1 = 0x00 or 0x05 for zlib, bytes 2..18 = schema \
+                  version id, then the Avro body).\n\nInput is read from stdin; results go to \
+                  stdout and diagnostics to stderr. Exit status: 0 ok, 1 bad input, 2 bad usage."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Infer the Avro schema of the event JSON on stdin and print its canonical definition.
+    Infer {
+        /// The previous schema version (a definition file) to merge the event into.
+        #[arg(long, value_name = "FILE")]
+        previous: Option<PathBuf>,
+        /// Compatibility mode the new version must satisfy against --previous.
+        #[arg(long, value_name = "MODE", default_value = "BACKWARD")]
+        compatibility: Compatibility,
+        /// Name of the top-level record (ignored with --previous, whose name stays).
+        #[arg(long, value_name = "N")]
+        record_name: Option<String>,
+        /// Namespace of the top-level record (ignored with --previous).
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+    },
+    /// Encode the event JSON on stdin into a Glue-framed message.
+    Encode {
+        /// The writer schema (a definition file).
+        #[arg(long, value_name = "FILE")]
+        schema: PathBuf,
+        /// The schema version id to put in the frame.
+        #[arg(long, value_name = "UUID")]
+        version_id: Uuid,
+        /// Compress the body with zlib (compression byte 0x05).
+        #[arg(long)]
+        zlib: bool,
+        /// Write the message as hex text instead of raw bytes.
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Decode the Glue-framed message on stdin to JSON (schema version id on stderr).
+    Decode {
+        /// The writer schema (a definition file).
+        #[arg(long, value_name = "FILE")]
+        schema: PathBuf,
+        /// Read the message as hex text (whitespace ignored) instead of raw bytes.
+        #[arg(long)]
+        hex: bool,
+        /// Refuse zlib bodies that inflate past this many bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_INFLATED)]
+        max_inflated: usize,
+        /// Pretty-print the JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
+    /// Print the schema version id and compression of the Glue-framed message on stdin.
+    Peek {
+        /// Read the message as hex text (whitespace ignored) instead of raw bytes.
+        #[arg(long)]
+        hex: bool,
+    },
+}
+
+/// A failure with the message for stderr; always bad input (exit 1).
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<(&str, E)> for Failure {
+    fn from((what, err): (&str, E)) -> Self {
+        Failure(format!("{what}: {err}"))
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print to stdout and exit 0; usage errors exit 2.
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Command::Infer {
+            previous,
+            compatibility,
+            record_name,
+            namespace,
+        } => cmd_infer(previous.as_deref(), compatibility, record_name, namespace),
+        Command::Encode {
+            schema,
+            version_id,
+            zlib,
+            hex,
+        } => cmd_encode(&schema, version_id, zlib, hex),
+        Command::Decode {
+            schema,
+            hex,
+            max_inflated,
+            pretty,
+        } => cmd_decode(&schema, hex, max_inflated, pretty),
+        Command::Peek { hex } => cmd_peek(hex),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg)) => {
+            eprintln!("sensorctl: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::from(("reading stdin", e)))?;
+    Ok(buf)
+}
+
+fn read_event() -> Result<Value, Failure> {
+    let raw = read_stdin()?;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure(
+            "no event on stdin (expected one JSON object)".into(),
+        ));
+    }
+    serde_json::from_slice(&raw).map_err(|e| ("the event on stdin is not valid JSON", e).into())
+}
+
+fn read_message(hex: bool) -> Result<Vec<u8>, Failure> {
+    let raw = read_stdin()?;
+    if hex {
+        from_hex(&raw).map_err(|e| Failure(format!("the message on stdin is not hex: {e}")))
+    } else {
+        Ok(raw)
+    }
+}
+
+fn read_file(path: &Path, what: &str) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure(format!("reading the {what} {}: {e}", path.display())))
+}
+
+fn load_schema(path: &Path) -> Result<CompiledSchema, Failure> {
+    let text = read_file(path, "schema file")?;
+    CompiledSchema::parse(text.trim())
+        .map_err(|e| Failure(format!("the schema in {}: {e}", path.display())))
+}
+
+fn write_stdout(bytes: &[u8]) -> Outcome {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| ("writing stdout", e).into())
+}
+
+fn cmd_infer(
+    previous: Option<&Path>,
+    compatibility: Compatibility,
+    record_name: Option<String>,
+    namespace: Option<String>,
+) -> Outcome {
+    let previous = previous
+        .map(|p| {
+            let text = read_file(p, "previous schema")?;
+            Record::parse(text.trim())
+                .map_err(|e| Failure(format!("the previous schema in {}: {e}", p.display())))
+        })
+        .transpose()?;
+    let event = read_event()?;
+    let defaults = InferOptions::default();
+    let opts = InferOptions {
+        compatibility,
+        record_name: record_name.unwrap_or(defaults.record_name.clone()),
+        namespace: namespace.or(defaults.namespace.clone()),
+        ..defaults
+    };
+    let inferred =
+        infer(&event, previous.as_ref(), &opts).map_err(|e| ("cannot infer a schema", e))?;
+    write_stdout(format!("{}\n", inferred.definition).as_bytes())?;
+    let note = match (&previous, inferred.changed) {
+        (None, _) => "new schema (no previous version given)".to_string(),
+        (Some(_), false) => "unchanged: the event fits the previous version".to_string(),
+        (Some(_), true) => format!(
+            "changed: a new version, {} compatible with the previous one",
+            compatibility
+        ),
+    };
+    eprintln!("sensorctl: {note}");
+    Ok(())
+}
+
+fn cmd_encode(schema: &Path, version_id: Uuid, zlib: bool, hex: bool) -> Outcome {
+    let schema = load_schema(schema)?;
+    let event = read_event()?;
+    let body = schema
+        .encode_to_vec(&event)
+        .map_err(|e| ("the event does not fit the schema", e))?;
+    let compression = if zlib {
+        Compression::Zlib
+    } else {
+        Compression::None
+    };
+    let framed = wire::encode(&version_id, compression, &body);
+    if hex {
+        write_stdout(format!("{}\n", to_hex(&framed)).as_bytes())
+    } else {
+        write_stdout(&framed)
+    }
+}
+
+fn cmd_decode(schema: &Path, hex: bool, max_inflated: usize, pretty: bool) -> Outcome {
+    let schema = load_schema(schema)?;
+    let message = read_message(hex)?;
+    let frame = wire::decode(&message, max_inflated)
+        .map_err(|e| ("the message is not a Glue-framed message", e))?;
+    eprintln!(
+        "sensorctl: schema version id {} ({})",
+        frame.schema_version_id,
+        compression_name(frame.compression)
+    );
+    let value = schema
+        .decode(&frame.body)
+        .map_err(|e| ("the body does not decode with the schema", e))?;
+    let text = if pretty {
+        serde_json::to_string_pretty(&value)
+    } else {
+        serde_json::to_string(&value)
+    }
+    .map_err(|e| ("writing JSON", e))?;
+    write_stdout(format!("{text}\n").as_bytes())
+}
+
+fn cmd_peek(hex: bool) -> Outcome {
+    let message = read_message(hex)?;
+    let (id, compression) =
+        wire::peek(&message).map_err(|e| ("the message is not a Glue-framed message", e))?;
+    write_stdout(
+        format!(
+            "schema-version-id: {id}\ncompression: {}\n",
+            compression_name(compression)
+        )
+        .as_bytes(),
+    )
+}
+
+fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Zlib => "zlib",
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+/// Hex text to bytes; whitespace (also between the digits of a dump) is ignored.
+fn from_hex(text: &[u8]) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    if digits.len() % 2 != 0 {
+        return Err(format!("odd number of hex digits ({})", digits.len()));
+    }
+    let nibble = |i: usize| -> Result<u8, String> {
+        let c = digits[i];
+        match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            b'A'..=b'F' => Ok(c - b'A' + 10),
+            _ => Err(format!(
+                "{:?} is not a hex digit (digit {} of the input)",
+                char::from(c),
+                i + 1
+            )),
+        }
+    };
+    (0..digits.len() / 2)
+        .map(|i| Ok(nibble(2 * i)? << 4 | nibble(2 * i + 1)?))
+        .collect()
+}
