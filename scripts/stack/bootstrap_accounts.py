@@ -88,6 +88,8 @@ CONSUMER_ACTIONS = [
     "dynamodb:GetItem",
     "dynamodb:DescribeTable",
     "sqs:SendMessage",
+    # moto authorises SendMessageBatch as an action of its own (AWS checks sqs:SendMessage).
+    "sqs:SendMessageBatch",
     "sqs:GetQueueUrl",
     "sqs:GetQueueAttributes",
 ]

@@ -46,6 +46,10 @@ struct Args {
     /// Longest wait between retries of a failed batch.
     #[arg(long, default_value_t = 2000)]
     max_retry_backoff_ms: u64,
+    /// An invocation without an answer after this long failed (Lambda's function timeout; the
+    /// consumer's is 120 s). A local runtime whose function process died never answers.
+    #[arg(long, default_value_t = 120_000)]
+    function_timeout_ms: u64,
 }
 
 #[tokio::main]
@@ -93,9 +97,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create()?;
     consumer.subscribe(&[&args.topic])?;
 
+    // The retry loop below is the mapping's retry policy. The SDK must not retry on its own:
+    // the local runtime answers a function error with HTTP 500 (Lambda: 200 with
+    // X-Amz-Function-Error), which the SDK would silently invoke twice more.
     let lambda = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::config::Builder::from(&base)
             .endpoint_url(&args.lambda_endpoint)
+            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
             .build(),
     );
     let batching = Batching {
@@ -112,14 +120,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let event = serde_json::to_vec(&event_json(&batch, &bootstrap))?;
         let mut backoff = Duration::from_millis(100);
         loop {
-            match invoke(&lambda, &args.function, &event).await {
+            let timeout = Duration::from_millis(args.function_timeout_ms);
+            let outcome = tokio::time::timeout(timeout, invoke(&lambda, &args.function, &event))
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())));
+            match outcome {
                 Ok(result) => {
                     let mut tpl = TopicPartitionList::new();
                     for ((topic, partition), next) in next_offsets(&batch) {
                         tpl.add_partition_offset(&topic, partition, Offset::Offset(next))?;
                     }
-                    consumer.commit(&tpl, CommitMode::Sync)?;
-                    tracing::info!(records = batch.len(), result = %result, "batch processed, offsets committed");
+                    // A failed commit (broker unreachable, rebalance) is not fatal: the records
+                    // are delivered again from the last committed offsets after a restart or
+                    // rebalance, and writes are idempotent; the next commit covers them otherwise.
+                    match consumer.commit(&tpl, CommitMode::Sync) {
+                        Ok(()) => {
+                            tracing::info!(records = batch.len(), result = %result, "batch processed, offsets committed")
+                        }
+                        Err(e) => {
+                            tracing::warn!(records = batch.len(), result = %result, error = %e, "batch processed, offsets not committed")
+                        }
+                    }
                     break;
                 }
                 Err(e) => {
