@@ -4,7 +4,10 @@
 //!   attribute values, schema version and Kafka coordinates added, key and size checks);
 //! - `handle`: [`Consumer::handle`] on a `KafkaEvent` (base64 values over three partitions) with
 //!   the in-memory store and dead-letter sink: ordering, base64, schema resolution (cache hits
-//!   only), decoding, folding repeated keys, chunking into BatchWriteItem calls of 25.
+//!   only), decoding, folding repeated keys, chunking into BatchWriteItem calls of 25, and the
+//!   in-memory table keeping every item (a BTreeMap, replacing the previous run's items);
+//! - `handle_discard`: the same with a writer that takes each chunk of 25 and drops it, as the
+//!   real store does once the SDK has serialised the request: the consumer's own cost.
 //!
 //! The framed messages are generated here, or read from `CONSUMER_BENCH_FRAMES`: a file of
 //! hex-encoded Glue-framed messages with its `.schema.json` sidecar, as written by
@@ -15,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +28,9 @@ use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
-use sensor_consumer::{decode_item, Backoff, BatchSchemas, Consumer, Coordinates};
+use sensor_consumer::{
+    decode_item, Backoff, BatchSchemas, BatchWriter, Consumer, Coordinates, Item, StoreError,
+};
 use sensor_shared::wire::{self, Compression};
 use sensor_shared::{CompiledSchema, RegistryError, SchemaCache, SchemaSource, SchemaVersion};
 use serde_json::{json, Value};
@@ -60,6 +66,35 @@ impl SchemaSource for FixedSource {
                 definition: d.clone(),
             })
             .ok_or_else(|| RegistryError::NotFound(format!("schema version {id}")))
+    }
+}
+
+/// Takes every chunk and drops it.
+#[derive(Default)]
+struct Discard(AtomicUsize);
+
+impl BatchWriter for Discard {
+    async fn batch_write(&self, items: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        self.0.fetch_add(items.len(), Ordering::Relaxed);
+        drop(black_box(items));
+        Ok(Vec::new())
+    }
+}
+
+fn consumer<W: BatchWriter>(
+    store: W,
+    id: Uuid,
+    definition: &str,
+) -> Consumer<FixedSource, W, MemoryDeadLetters> {
+    Consumer {
+        schemas: SchemaCache::new(
+            FixedSource(HashMap::from([(id, definition.to_string())])),
+            100,
+        ),
+        store,
+        dead_letters: MemoryDeadLetters::default(),
+        max_inflated: MAX_INFLATED,
+        backoff: Backoff::default(),
     }
 }
 
@@ -198,25 +233,24 @@ fn hot_path(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let consumer = Consumer {
-        schemas: SchemaCache::new(FixedSource(HashMap::from([(id, definition)])), 100),
-        store: MemoryStore::default(),
-        dead_letters: MemoryDeadLetters::default(),
-        max_inflated: MAX_INFLATED,
-        backoff: Backoff::default(),
-    };
+    let memory = consumer(MemoryStore::default(), id, &definition);
+    let discard = consumer(Discard::default(), id, &definition);
     // Warm the registry, and check once that everything is stored.
     let event = event(&frames);
-    let summary = rt
-        .block_on(consumer.handle(&event))
-        .expect("the batch is stored");
-    assert_eq!(
-        (summary.stored, summary.dead_lettered),
-        (n, 0),
-        "{summary:?}"
-    );
+    for summary in [
+        rt.block_on(memory.handle(&event)),
+        rt.block_on(discard.handle(&event)),
+    ] {
+        let summary = summary.expect("the batch is stored");
+        assert_eq!(
+            (summary.stored, summary.dead_lettered),
+            (n, 0),
+            "{summary:?}"
+        );
+    }
+    assert_eq!(memory.store.items.lock().unwrap().len(), n);
     let schemas: BatchSchemas =
-        HashMap::from([(id, Ok(rt.block_on(consumer.schemas.get(id)).unwrap()))]);
+        HashMap::from([(id, Ok(rt.block_on(memory.schemas.get(id)).unwrap()))]);
     let schema: Arc<CompiledSchema> = schemas[&id].clone().unwrap();
     eprintln!(
         "hot_path: {n} messages, schema version {id}, {} fields, {:.1} bytes per message on average",
@@ -243,16 +277,20 @@ fn hot_path(c: &mut Criterion) {
     });
     g.bench_function("handle", |b| {
         b.iter(|| {
-            rt.block_on(consumer.handle(black_box(&event)))
+            rt.block_on(memory.handle(black_box(&event)))
+                .expect("stored")
+        })
+    });
+    g.bench_function("handle_discard", |b| {
+        b.iter(|| {
+            rt.block_on(discard.handle(black_box(&event)))
                 .expect("stored")
         })
     });
     g.finish();
-    assert_eq!(
-        consumer.schemas.stats().fetches,
-        1,
-        "the registry is asked once, then warm"
-    );
+    for stats in [memory.schemas.stats(), discard.schemas.stats()] {
+        assert_eq!(stats.fetches, 1, "the registry is asked once, then warm");
+    }
 }
 
 criterion_group!(benches, hot_path);

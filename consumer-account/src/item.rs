@@ -12,9 +12,28 @@ use sensor_shared::Builder;
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
-/// Builds DynamoDB attribute values while the codec decodes.
+/// Builds DynamoDB attribute values while the codec decodes, adding up their stored size on the
+/// way (by [`item_size`]'s rules), so that the item need not be walked again. Use one builder
+/// per item.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ItemBuilder;
+pub struct ItemBuilder {
+    /// Size of everything built so far, every record counted as a nested map (3 bytes, and one
+    /// byte per entry besides its name and value); NULLs are counted where they are kept (lists).
+    size: usize,
+}
+
+impl ItemBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stored size of `item`, the top-level record this builder has just built: as
+    /// [`item_size`] gives, except that a key repeated in an Avro map counts twice.
+    pub fn item_size(&self, item: &Item) -> usize {
+        // The top level is no nested map: no 3 bytes, no byte per entry.
+        self.size.saturating_sub(3 + item.len())
+    }
+}
 
 impl Builder for ItemBuilder {
     type Out = AttributeValue;
@@ -23,26 +42,38 @@ impl Builder for ItemBuilder {
         AttributeValue::Null(true)
     }
     fn boolean(&mut self, v: bool) -> AttributeValue {
+        self.size += 1;
         AttributeValue::Bool(v)
     }
     fn long(&mut self, v: i64) -> AttributeValue {
-        AttributeValue::N(v.to_string())
+        let n = serde_json::Number::from(v).to_string();
+        self.size += number_size(&n);
+        AttributeValue::N(n)
     }
     fn double(&mut self, v: f64) -> AttributeValue {
-        if v.is_finite() {
-            AttributeValue::N(format_double(v))
-        } else {
-            // DynamoDB numbers have no NaN or infinity.
-            AttributeValue::Null(true)
+        match format_double(v) {
+            Some(n) => {
+                self.size += number_size(&n);
+                AttributeValue::N(n)
+            }
+            // DynamoDB numbers have no NaN or infinity, nor magnitudes of 1e126 and more.
+            None => AttributeValue::Null(true),
         }
     }
     fn string(&mut self, v: &str) -> AttributeValue {
+        self.size += v.len();
         AttributeValue::S(v.to_string())
     }
     fn bytes(&mut self, v: &[u8]) -> AttributeValue {
+        self.size += v.len();
         AttributeValue::B(Blob::new(v))
     }
     fn array(&mut self, items: Vec<AttributeValue>) -> AttributeValue {
+        let nulls = items
+            .iter()
+            .filter(|x| matches!(x, AttributeValue::Null(_)))
+            .count();
+        self.size += 3 + items.len() + nulls;
         AttributeValue::L(items)
     }
     fn object(&mut self, len: usize) -> Item {
@@ -50,23 +81,38 @@ impl Builder for ItemBuilder {
     }
     fn insert(&mut self, obj: &mut Item, key: &str, v: AttributeValue) {
         if !matches!(v, AttributeValue::Null(_)) {
+            self.size += 1 + key.len();
             obj.insert(key.to_string(), v);
         }
     }
     fn finish(&mut self, obj: Item) -> AttributeValue {
+        self.size += 3;
         AttributeValue::M(obj)
     }
 }
 
-/// Shortest text that reads back as the same double; DynamoDB keeps up to 38 digits.
-fn format_double(v: f64) -> String {
-    let s = v.to_string();
-    // Rust prints 1e300 as "1000…0" (301 digits), longer than DynamoDB allows; use exponents.
-    if s.len() > 38 {
-        format!("{v:e}")
-    } else {
-        s
+fn number_size(n: &str) -> usize {
+    n.len().div_ceil(2) + 1
+}
+
+/// Shortest text that reads back as the same double (at most 17 digits, exponent notation for
+/// very large and small values), or `None` when DynamoDB cannot store the number: NaN,
+/// infinities and magnitudes from 1e126 on. Magnitudes below 1e-130 become 0 (DynamoDB refuses
+/// them as well, and 0 is the nearest number it holds). A value DynamoDB refuses would fail the
+/// whole BatchWriteItem call and block the partition.
+fn format_double(v: f64) -> Option<String> {
+    if !v.is_finite() || v.abs() >= 1e126 {
+        return None;
     }
+    if v.abs() < 1e-130 {
+        return Some("0".into());
+    }
+    // serde_json writes floats with a shortest round-trip algorithm (much faster than `Display`).
+    let mut s = serde_json::Number::from_f64(v)?.to_string();
+    if s.ends_with(".0") {
+        s.truncate(s.len() - 2);
+    }
+    Some(s)
 }
 
 /// Approximate stored size of an item, by DynamoDB's rules (names plus values).
@@ -74,10 +120,11 @@ pub fn item_size(item: &Item) -> usize {
     item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
 }
 
-fn value_size(v: &AttributeValue) -> usize {
+/// Stored size of one attribute value.
+pub fn value_size(v: &AttributeValue) -> usize {
     match v {
         AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+        AttributeValue::N(n) => number_size(n),
         AttributeValue::B(b) => b.as_ref().len(),
         AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
         AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
@@ -109,7 +156,8 @@ mod tests {
             .encode_to_vec(&serde_json::json!({"deviceId": "d1", "timestamp": 5, "d": 1.5, "n": null,
                 "b": true, "l": [1, null], "o": {"x": "in"}, "y": "\u{0001}\u{00ff}", "temp °C": 30.0}))
             .unwrap();
-        let AttributeValue::M(item) = s.decode_with(&body, &mut ItemBuilder).unwrap() else {
+        let mut builder = ItemBuilder::new();
+        let AttributeValue::M(item) = s.decode_with(&body, &mut builder).unwrap() else {
             panic!()
         };
         assert_eq!(item["deviceId"], AttributeValue::S("d1".into()));
@@ -131,13 +179,39 @@ mod tests {
         assert_eq!(item["y"], AttributeValue::B(Blob::new(vec![1u8, 255])));
         assert_eq!(item["temp °C"], AttributeValue::N("30".into()));
         assert!(item_size(&item) > 20);
+        assert_eq!(builder.item_size(&item), item_size(&item));
     }
 
     #[test]
     fn doubles_fit_dynamodb() {
-        assert_eq!(format_double(30.0), "30");
-        assert_eq!(format_double(0.1), "0.1");
-        assert_eq!(format_double(1e300), "1e300");
-        assert_eq!(ItemBuilder.double(f64::NAN), AttributeValue::Null(true));
+        let f = |v: f64| format_double(v).unwrap();
+        assert_eq!(f(30.0), "30");
+        assert_eq!(f(-2.0), "-2");
+        assert_eq!(f(0.1), "0.1");
+        assert_eq!(f(-273.15), "-273.15");
+        assert_eq!(f(1e125), "1e+125");
+        assert_eq!(f(1.5e-7), "1.5e-7");
+        assert_eq!(f(1e-200), "0");
+        assert_eq!(f(0.0), "0");
+        for v in [0.1, 1.0 / 3.0, 123456.789, 9.999e125, -1e-129, f64::EPSILON] {
+            assert_eq!(f(v).parse::<f64>().unwrap(), v, "{v} round-trips");
+            assert!(f(v).len() <= 38);
+        }
+        for v in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e126,
+            -1e300,
+            f64::MAX,
+        ] {
+            assert_eq!(format_double(v), None, "{v}");
+            assert_eq!(ItemBuilder::new().double(v), AttributeValue::Null(true));
+        }
+        assert_eq!(
+            ItemBuilder::new().long(i64::MIN),
+            AttributeValue::N(i64::MIN.to_string())
+        );
+        assert_eq!(ItemBuilder::new().long(42), AttributeValue::N("42".into()));
     }
 }

@@ -13,6 +13,7 @@ pub mod esm;
 pub mod item;
 pub mod store;
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub const ATTR_OFFSET: &str = "_kafkaOffset";
 
 /// DynamoDB's item size limit.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB's limit on a partition key value (UTF-8 bytes).
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
 
 /// What one invocation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -95,28 +98,33 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
         let payloads: Vec<Result<Vec<u8>, String>> = records.iter().map(|r| payload(r)).collect();
         let schemas = self.resolve_schemas(&payloads).await?;
 
-        // Decode, keeping the last reading for each key.
-        let mut by_key: HashMap<(String, String), Item> = HashMap::with_capacity(records.len());
-        let mut order: Vec<(String, String)> = Vec::with_capacity(records.len());
+        // Decode, keeping the last reading for each key at the place of the first.
+        let mut index: HashMap<(String, String), usize> = HashMap::with_capacity(records.len());
+        let mut items: Vec<Item> = Vec::with_capacity(records.len());
         let mut letters = Vec::new();
         for (record, payload) in records.iter().zip(&payloads) {
             match self.decode(record, payload, &schemas) {
                 Outcome::Item(item) => {
                     let key = store::item_key(&item).expect("decode checked the key");
-                    if by_key.insert(key.clone(), item).is_some() {
-                        summary.duplicates += 1;
-                    } else {
-                        order.push(key);
+                    match index.entry(key) {
+                        Entry::Occupied(e) => {
+                            items[*e.get()] = item;
+                            summary.duplicates += 1;
+                        }
+                        Entry::Vacant(e) => {
+                            e.insert(items.len());
+                            items.push(item);
+                        }
                     }
                 }
                 Outcome::Poison(reason) => letters.push(dead_letter(record, reason)),
             }
         }
-        let items: Vec<Item> = order
-            .into_iter()
-            .map(|k| by_key.remove(&k).expect("every key has an item"))
-            .collect();
 
+        // Readings first: a store outage fails the batch before anything is dead-lettered, so
+        // the retries of that batch do not send its poison records again and again (the writes
+        // are idempotent; the queue is not).
+        summary.stored = write_all(&self.store, items, self.backoff).await?;
         summary.dead_lettered = letters.len();
         if !letters.is_empty() {
             for l in &letters {
@@ -124,7 +132,6 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
             }
             self.dead_letters.send_all(letters).await?;
         }
-        summary.stored = write_all(&self.store, items, self.backoff).await?;
         Ok(summary)
     }
 
@@ -204,7 +211,8 @@ pub fn decode_item(
         Some(Err(reason)) => return Err(reason.clone()),
         None => return Err("schema version not resolved".into()),
     };
-    let mut item = match schema.decode_with(&frame.body, &mut ItemBuilder) {
+    let mut builder = ItemBuilder::new();
+    let mut item = match schema.decode_with(&frame.body, &mut builder) {
         Ok(AttributeValue::M(m)) => m,
         Ok(_) => return Err("body is not a record".into()),
         Err(e) => {
@@ -214,20 +222,36 @@ pub fn decode_item(
             ))
         }
     };
-    if store::item_key(&item).is_none() {
-        return Err("missing key fields deviceId (string) and timestamp".into());
+    match store::key_ref(&item) {
+        Some((d, _)) => {
+            // DynamoDB refuses the whole BatchWriteItem call for such a key: it would block
+            // the partition, so the record is poison.
+            if d.is_empty() || d.len() > MAX_PARTITION_KEY_BYTES {
+                return Err(format!(
+                    "deviceId must be 1 to {MAX_PARTITION_KEY_BYTES} bytes, not {}",
+                    d.len()
+                ));
+            }
+        }
+        None => return Err("missing key fields deviceId (string) and timestamp".into()),
     }
-    item.insert(
-        ATTR_SCHEMA_VERSION.into(),
-        AttributeValue::S(frame.schema_version_id.to_string()),
-    );
-    item.insert(ATTR_TOPIC.into(), AttributeValue::S(at.topic.to_string()));
-    item.insert(
-        ATTR_PARTITION.into(),
-        AttributeValue::N(at.partition.to_string()),
-    );
-    item.insert(ATTR_OFFSET.into(), AttributeValue::N(at.offset.to_string()));
-    if item::item_size(&item) > MAX_ITEM_BYTES {
+    let mut size = builder.item_size(&item);
+    // Formatted without `Display` (its machinery costs more than the rest of these inserts).
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = frame.schema_version_id.hyphenated().encode_lower(&mut id);
+    let number = |n: i64| AttributeValue::N(serde_json::Number::from(n).to_string());
+    for (key, value) in [
+        (ATTR_SCHEMA_VERSION, AttributeValue::S(id.to_owned())),
+        (ATTR_TOPIC, AttributeValue::S(at.topic.to_owned())),
+        (ATTR_PARTITION, number(at.partition)),
+        (ATTR_OFFSET, number(at.offset)),
+    ] {
+        size += key.len() + item::value_size(&value);
+        item.insert(key.into(), value);
+    }
+    // Equal but for keys repeated within an Avro map, which the builder counts every time.
+    debug_assert!(size >= item::item_size(&item));
+    if size > MAX_ITEM_BYTES {
         return Err(format!(
             "reading exceeds DynamoDB's {MAX_ITEM_BYTES}-byte item limit"
         ));
@@ -284,4 +308,107 @@ pub fn emf_line(
         "GlueCalls": cache.fetches,
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sensor_shared::wire::Compression;
+    use serde_json::json;
+
+    const DEF: &str = r#"{"type":"record","name":"R","fields":[
+        {"name":"deviceId","type":"string"},{"name":"timestamp","type":"long"},
+        {"name":"t","type":["null","double"],"default":null}]}"#;
+
+    fn decode(event: serde_json::Value) -> Result<Item, String> {
+        let id = Uuid::from_u128(7);
+        let schema = CompiledSchema::parse(DEF).unwrap();
+        let frame = wire::encode(
+            &id,
+            Compression::None,
+            &schema.encode_to_vec(&event).unwrap(),
+        );
+        let schemas = BatchSchemas::from([(id, Ok(Arc::new(schema)))]);
+        let at = Coordinates {
+            topic: "t",
+            partition: 2,
+            offset: 9,
+        };
+        decode_item(&frame, 1 << 20, &schemas, at)
+    }
+
+    #[test]
+    fn keys_dynamodb_refuses_make_the_record_poison() {
+        let ok = decode(json!({"deviceId": "d", "timestamp": 1, "t": 1.5})).unwrap();
+        assert_eq!(ok["t"], AttributeValue::N("1.5".into()));
+        assert_eq!(ok[ATTR_OFFSET], AttributeValue::N("9".into()));
+        let long = "x".repeat(MAX_PARTITION_KEY_BYTES);
+        assert!(decode(json!({"deviceId": long, "timestamp": 1})).is_ok());
+        for device in [String::new(), "x".repeat(MAX_PARTITION_KEY_BYTES + 1)] {
+            let e = decode(json!({"deviceId": device, "timestamp": 1})).unwrap_err();
+            assert!(e.contains("deviceId must be 1 to 2048 bytes"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_store_fails_dead_letters_nothing_until_it_goes_through() {
+        use crate::dlq::MemoryDeadLetters;
+        use crate::store::MemoryStore;
+        use sensor_shared::registry::MemoryRegistry;
+        use sensor_shared::Compatibility;
+
+        let registry = MemoryRegistry::new(Compatibility::None);
+        let version = registry.insert(DEF);
+        let c = Consumer {
+            schemas: SchemaCache::new(registry, 10),
+            store: MemoryStore::default(),
+            dead_letters: MemoryDeadLetters::default(),
+            max_inflated: 1 << 20,
+            backoff: Backoff {
+                first: std::time::Duration::from_millis(1),
+                max: std::time::Duration::from_millis(1),
+                attempts: 2,
+            },
+        };
+        let body = CompiledSchema::parse(DEF)
+            .unwrap()
+            .encode_to_vec(&json!({"deviceId": "d", "timestamp": 1}))
+            .unwrap();
+        let good = base64::engine::general_purpose::STANDARD.encode(wire::encode(
+            &version.id,
+            Compression::None,
+            &body,
+        ));
+        let record = |offset: i64, value: &str| {
+            let mut r = KafkaRecord::default();
+            r.topic = Some("t".into());
+            r.offset = offset;
+            r.value = Some(value.into());
+            r
+        };
+        let mut event = KafkaEvent::default();
+        event.records.insert(
+            "t-0".into(),
+            vec![record(0, &good), record(1, "bm90IGdsdWU=")],
+        );
+        *c.store.fail.lock().unwrap() = Some(StoreError::Unavailable("throttled".into()));
+        for _ in 0..3 {
+            assert!(matches!(
+                c.handle(&event).await,
+                Err(ConsumerError::Store(_))
+            ));
+        }
+        assert!(c.dead_letters.letters.lock().unwrap().is_empty());
+        *c.store.fail.lock().unwrap() = None;
+        let s = c.handle(&event).await.unwrap();
+        assert_eq!((s.stored, s.dead_lettered), (1, 1));
+        let letters = c.dead_letters.letters.lock().unwrap();
+        assert_eq!((letters.len(), letters[0].offset), (1, 1));
+    }
+
+    #[test]
+    fn numbers_dynamodb_cannot_hold_are_left_out() {
+        let item = decode(json!({"deviceId": "d", "timestamp": 1, "t": 1e300})).unwrap();
+        assert!(!item.contains_key("t"), "{item:?}");
+    }
 }

@@ -65,10 +65,16 @@ pub async fn write_all<W: BatchWriter>(
     let mut attempt = 0;
     while !pending.is_empty() {
         let mut left = Vec::new();
-        let mut chunks = Vec::new();
-        while !pending.is_empty() {
-            let rest = pending.split_off(pending.len().min(MAX_BATCH_WRITE));
-            chunks.push(std::mem::replace(&mut pending, rest));
+        // One pass: splitting the head off again and again would copy the tail every time
+        // (quadratic in the batch size).
+        let mut chunks = Vec::with_capacity(pending.len().div_ceil(MAX_BATCH_WRITE));
+        let mut rest = std::mem::take(&mut pending).into_iter();
+        loop {
+            let chunk: Vec<Item> = rest.by_ref().take(MAX_BATCH_WRITE).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
         }
         let results =
             futures::future::join_all(chunks.into_iter().map(|c| writer.batch_write(c))).await;
@@ -171,8 +177,13 @@ fn aws_smithy_types_display<E: std::error::Error>(e: &E) -> String {
 
 /// The key of a stored reading, for deduplication.
 pub fn item_key(item: &Item) -> Option<(String, String)> {
+    key_ref(item).map(|(d, t)| (d.to_owned(), t.to_owned()))
+}
+
+/// The key of a stored reading, borrowed: `deviceId` (S) and `timestamp` (N).
+pub fn key_ref(item: &Item) -> Option<(&str, &str)> {
     match (item.get("deviceId"), item.get("timestamp")) {
-        (Some(AttributeValue::S(d)), Some(AttributeValue::N(t))) => Some((d.clone(), t.clone())),
+        (Some(AttributeValue::S(d)), Some(AttributeValue::N(t))) => Some((d, t)),
         _ => None,
     }
 }
@@ -193,7 +204,7 @@ impl BatchWriter for MemoryStore {
             return Err(e);
         }
         assert!(items.len() <= MAX_BATCH_WRITE, "batch of {}", items.len());
-        let keys: std::collections::HashSet<_> = items.iter().map(item_key).collect();
+        let keys: std::collections::HashSet<_> = items.iter().map(key_ref).collect();
         if keys.len() != items.len() {
             return Err(StoreError::Refused(
                 "Provided list of item keys contains duplicates".into(),
