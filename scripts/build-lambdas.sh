@@ -33,7 +33,7 @@ export PATH="$VENV/bin:$PATH"
 
 # The producer talks TLS to MSK: OpenSSL is built into the binary (self-contained zip).
 cargo lambda build --release --output-format zip --x86-64 -p sensor-producer --bin producer --features vendored-tls
-cargo lambda build --release --output-format zip --x86-64 -p sensor-consumer --bin consumer
+cargo lambda build --release --output-format zip --x86-64 -p sensor-consumer --bin consumer --features vendored-tls
 
 for zip in target/lambda/producer/bootstrap.zip target/lambda/consumer/bootstrap.zip; do
   if [ ! -s "$zip" ]; then
