@@ -14,13 +14,15 @@ import difflib
 import json
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from harness import (EventSourceMapping, LambdaFunction, build_binaries,  # noqa: E402
-                     consumer_env, producer_env, start_stack, wait_for_items)
+                     consumer_env, producer_env, scan_items, start_stack,
+                     wait_for_items)
 
 EVENTS = ROOT / "producer-account" / "events"
 SCENARIO = ["empty", "temperature", "empty"]
@@ -59,26 +61,18 @@ def schema_lines(definition: dict) -> list[str]:
     return [json.dumps(head)] + ["  " + json.dumps(f) for f in definition["fields"]]
 
 
-def scan(stack) -> list[dict]:
-    env = stack.env
-    ddb = stack.client("dynamodb", "consumer_admin")
-    items, kwargs = [], {"TableName": env["READINGS_TABLE"]}
-    while True:
-        page = ddb.scan(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return sorted(items, key=lambda i: (i["deviceId"]["S"], int(i["timestamp"]["N"])))
-
-
-def plain(item: dict) -> dict:
-    def value(v):
-        (t, x), = v.items()
-        return {"N": lambda: float(x) if "." in x or "e" in x else int(x), "S": lambda: x,
-                "BOOL": lambda: x, "NULL": lambda: None, "M": lambda: {k: value(y) for k, y in x.items()},
-                "L": lambda: [value(y) for y in x]}.get(t, lambda: x)()
-    return {k: value(v) for k, v in sorted(item.items())}
+def readings(stack) -> list[dict]:
+    """The readings table as plain values, numbers as int or float."""
+    def plain(v):
+        if isinstance(v, Decimal):
+            return int(v) if v == v.to_integral_value() else float(v)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in sorted(v.items())}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+    items = [plain(i) for i in scan_items(stack)]
+    return sorted(items, key=lambda i: (i["deviceId"], i["timestamp"]))
 
 
 def synthetic(producer, n: int, batch: int = 500) -> int:
@@ -148,7 +142,7 @@ def main() -> int:
 
         title("consumer account: readings in DynamoDB")
         n = wait_for_items(stack, len(SCENARIO), timeout=120)
-        items = [plain(i) for i in scan(stack)]
+        items = readings(stack)
         for i in items:
             print("  " + json.dumps(i))
         check(n == len(SCENARIO), f"{len(SCENARIO)} readings stored")

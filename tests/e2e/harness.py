@@ -181,25 +181,13 @@ class EventSourceMapping:
 
 
 def count_items(stack: Stack) -> int:
-    ddb = stack.client("dynamodb", "consumer_admin")
-    env = stack.env
-    n, kwargs = 0, {"TableName": env["READINGS_TABLE"], "Select": "COUNT"}
-    while True:
-        page = ddb.scan(**kwargs)
-        n += page["Count"]
-        if "LastEvaluatedKey" not in page:
-            return n
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    """Items in the stack's readings table."""
+    return count_table(stack, stack.env["READINGS_TABLE"])
 
 
 def wait_for_items(stack: Stack, n: int, timeout: float) -> int:
     """Polls the readings table until it holds at least n items (or the timeout); returns the count."""
-    deadline = time.monotonic() + timeout
-    while True:
-        c = count_items(stack)
-        if c >= n or time.monotonic() > deadline:
-            return c
-        time.sleep(0.3)
+    return wait_for_count(stack, stack.env["READINGS_TABLE"], n, timeout)
 
 
 # ---------------------------------------------------------------------------------------------
