@@ -1,13 +1,14 @@
 //! The consumer's hot path with the registry warm, single thread, in records per second:
 //!
-//! - `decode_to_item`: Glue-framed bytes → DynamoDB item (`wire::decode`, the Avro walk into
-//!   attribute values, schema version and Kafka coordinates added, key and size checks);
+//! - `decode_to_item`: Glue-framed bytes → DynamoDB item (`wire::decode`, the Avro walk writing
+//!   the item's DynamoDB JSON, schema version and Kafka coordinates added, key and size checks);
 //! - `handle`: [`Consumer::handle`] on a `KafkaEvent` (base64 values over three partitions) with
 //!   the in-memory store and dead-letter sink: ordering, base64, schema resolution (cache hits
 //!   only), decoding, folding repeated keys, chunking into BatchWriteItem calls of 25, and the
-//!   in-memory table keeping every item (a BTreeMap, replacing the previous run's items);
-//! - `handle_discard`: the same with a writer that takes each chunk of 25 and drops it, as the
-//!   real store does once the SDK has serialised the request: the consumer's own cost.
+//!   in-memory table reading every item's JSON back into attributes and keeping them (a
+//!   BTreeMap, replacing the previous run's items);
+//! - `handle_discard`: the same with a writer that builds each chunk's BatchWriteItem request
+//!   body, as the real store does, and drops it: the consumer's own cost.
 //!
 //! The framed messages are generated here, or read from `CONSUMER_BENCH_FRAMES`: a file of
 //! hex-encoded Glue-framed messages with its `.schema.json` sidecar, as written by
@@ -29,7 +30,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{
-    decode_item, Backoff, BatchSchemas, BatchWriter, Consumer, Coordinates, Item, StoreError,
+    decode_item, store, Backoff, BatchSchemas, BatchWriter, Consumer, Coordinates, Item,
+    ItemWriter, StoreError, RESERVED_ATTRIBUTES,
 };
 use sensor_shared::wire::{self, Compression};
 use sensor_shared::{CompiledSchema, RegistryError, SchemaCache, SchemaSource, SchemaVersion};
@@ -69,14 +71,15 @@ impl SchemaSource for FixedSource {
     }
 }
 
-/// Takes every chunk and drops it.
+/// Builds every chunk's request body and drops it.
 #[derive(Default)]
 struct Discard(AtomicUsize);
 
 impl BatchWriter for Discard {
     async fn batch_write(&self, items: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        self.0.fetch_add(items.len(), Ordering::Relaxed);
-        drop(black_box(items));
+        let body = store::request_body("readings", &items);
+        self.0.fetch_add(body.len(), Ordering::Relaxed);
+        drop(black_box(body));
         Ok(Vec::new())
     }
 }
@@ -263,6 +266,7 @@ fn hot_path(c: &mut Criterion) {
     g.sample_size(20);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(4));
+    let mut writer = ItemWriter::new(RESERVED_ATTRIBUTES);
     g.bench_function("decode_to_item", |b| {
         b.iter(|| {
             for (i, f) in frames.iter().enumerate() {
@@ -271,7 +275,10 @@ fn hot_path(c: &mut Criterion) {
                     partition: (i % PARTITIONS) as i64,
                     offset: (i / PARTITIONS) as i64,
                 };
-                black_box(decode_item(black_box(f), MAX_INFLATED, &schemas, at).expect("decodes"));
+                black_box(
+                    decode_item(black_box(f), MAX_INFLATED, &schemas, at, &mut writer)
+                        .expect("decodes"),
+                );
             }
         })
     });

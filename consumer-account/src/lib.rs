@@ -13,12 +13,10 @@ pub mod esm;
 pub mod item;
 pub mod store;
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use sensor_shared::wire;
 use sensor_shared::{CompiledSchema, RegistryError, SchemaCache, SchemaSource};
@@ -27,7 +25,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 pub use dlq::{DeadLetter, DeadLetterError, DeadLetterSink};
-pub use item::{Item, ItemBuilder};
+pub use item::{Item, ItemWriter};
 pub use store::{write_all, Backoff, BatchWriter, StoreError};
 
 /// Attributes added to every stored reading.
@@ -35,6 +33,9 @@ pub const ATTR_SCHEMA_VERSION: &str = "_schemaVersionId";
 pub const ATTR_TOPIC: &str = "_kafkaTopic";
 pub const ATTR_PARTITION: &str = "_kafkaPartition";
 pub const ATTR_OFFSET: &str = "_kafkaOffset";
+/// Names a record's own top-level fields may not take.
+pub const RESERVED_ATTRIBUTES: &[&str] =
+    &[ATTR_SCHEMA_VERSION, ATTR_TOPIC, ATTR_PARTITION, ATTR_OFFSET];
 
 /// DynamoDB's item size limit.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -98,28 +99,19 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
         let payloads: Vec<Result<Vec<u8>, String>> = records.iter().map(|r| payload(r)).collect();
         let schemas = self.resolve_schemas(&payloads).await?;
 
-        // Decode, keeping the last reading for each key at the place of the first.
-        let mut index: HashMap<(String, String), usize> = HashMap::with_capacity(records.len());
+        let mut writer = ItemWriter::new(RESERVED_ATTRIBUTES);
         let mut items: Vec<Item> = Vec::with_capacity(records.len());
         let mut letters = Vec::new();
         for (record, payload) in records.iter().zip(&payloads) {
-            match self.decode(record, payload, &schemas) {
-                Outcome::Item(item) => {
-                    let key = store::item_key(&item).expect("decode checked the key");
-                    match index.entry(key) {
-                        Entry::Occupied(e) => {
-                            items[*e.get()] = item;
-                            summary.duplicates += 1;
-                        }
-                        Entry::Vacant(e) => {
-                            e.insert(items.len());
-                            items.push(item);
-                        }
-                    }
-                }
+            match self.decode(record, payload, &schemas, &mut writer) {
+                Outcome::Item(item) => items.push(item),
                 Outcome::Poison(reason) => letters.push(dead_letter(record, reason)),
             }
         }
+        // One BatchWriteItem call may not name a key twice: the last reading of each key wins,
+        // as it would have one write after another.
+        let items = last_of_each_key(items);
+        summary.duplicates = summary.received - letters.len() - items.len();
 
         // Readings first: a store outage fails the batch before anything is dead-lettered, so
         // the retries of that batch do not send its poison records again and again (the writes
@@ -169,6 +161,7 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
         record: &KafkaRecord,
         payload: &Result<Vec<u8>, String>,
         schemas: &BatchSchemas,
+        writer: &mut ItemWriter,
     ) -> Outcome {
         let bytes = match payload {
             Ok(b) => b,
@@ -179,7 +172,7 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
             partition: record.partition,
             offset: record.offset,
         };
-        match decode_item(bytes, self.max_inflated, schemas, at) {
+        match decode_item(bytes, self.max_inflated, schemas, at, writer) {
             Ok(item) => Outcome::Item(item),
             Err(reason) => Outcome::Poison(reason),
         }
@@ -197,13 +190,36 @@ pub struct Coordinates<'a> {
     pub offset: i64,
 }
 
-/// The hot path: Glue-framed bytes → a DynamoDB item with its schema version id and Kafka
-/// coordinates. `Err` says why the record can never be stored.
+/// Keeps the last item of each key, in the order of those last items.
+fn last_of_each_key(items: Vec<Item>) -> Vec<Item> {
+    let mut last: HashMap<(&[u8], &[u8]), usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert(item.key(), i);
+    }
+    if last.len() == items.len() {
+        return items;
+    }
+    let keep: Vec<bool> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| last[&item.key()] == i)
+        .collect();
+    items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(item, keep)| keep.then_some(item))
+        .collect()
+}
+
+/// The hot path: Glue-framed bytes → a DynamoDB item (its DynamoDB JSON) with its schema
+/// version id and Kafka coordinates. `Err` says why the record can never be stored. `writer`'s
+/// buffers are reused from call to call.
 pub fn decode_item(
     bytes: &[u8],
     max_inflated: usize,
     schemas: &BatchSchemas,
     at: Coordinates<'_>,
+    writer: &mut ItemWriter,
 ) -> Result<Item, String> {
     let frame = wire::decode(bytes, max_inflated).map_err(|e| format!("not Glue framing: {e}"))?;
     let schema = match schemas.get(&frame.schema_version_id) {
@@ -211,52 +227,35 @@ pub fn decode_item(
         Some(Err(reason)) => return Err(reason.clone()),
         None => return Err("schema version not resolved".into()),
     };
-    let mut builder = ItemBuilder::new();
-    let mut item = match schema.decode_with(&frame.body, &mut builder) {
-        Ok(AttributeValue::M(m)) => m,
-        Ok(_) => return Err("body is not a record".into()),
-        Err(e) => {
-            return Err(format!(
-                "corrupt body for schema version {}: {e}",
-                frame.schema_version_id
-            ))
-        }
-    };
-    match store::key_ref(&item) {
-        Some((d, _)) => {
-            // DynamoDB refuses the whole BatchWriteItem call for such a key: it would block
-            // the partition, so the record is poison.
-            if d.is_empty() || d.len() > MAX_PARTITION_KEY_BYTES {
-                return Err(format!(
-                    "deviceId must be 1 to {MAX_PARTITION_KEY_BYTES} bytes, not {}",
-                    d.len()
-                ));
-            }
-        }
-        None => return Err("missing key fields deviceId (string) and timestamp".into()),
-    }
-    let mut size = builder.item_size(&item);
-    // Formatted without `Display` (its machinery costs more than the rest of these inserts).
+    writer.start();
+    schema.visit(&frame.body, writer).map_err(|e| {
+        format!(
+            "corrupt body for schema version {}: {e}",
+            frame.schema_version_id
+        )
+    })?;
+    // Formatted without `Display` (its machinery costs more than the rest of these attributes).
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id = frame.schema_version_id.hyphenated().encode_lower(&mut id);
-    let number = |n: i64| AttributeValue::N(serde_json::Number::from(n).to_string());
-    for (key, value) in [
-        (ATTR_SCHEMA_VERSION, AttributeValue::S(id.to_owned())),
-        (ATTR_TOPIC, AttributeValue::S(at.topic.to_owned())),
-        (ATTR_PARTITION, number(at.partition)),
-        (ATTR_OFFSET, number(at.offset)),
-    ] {
-        size += key.len() + item::value_size(&value);
-        item.insert(key.into(), value);
+    writer.add_string(ATTR_SCHEMA_VERSION, id);
+    writer.add_string(ATTR_TOPIC, at.topic);
+    writer.add_number(ATTR_PARTITION, at.partition);
+    writer.add_number(ATTR_OFFSET, at.offset);
+    let written = writer.finish()?;
+    // DynamoDB refuses the whole BatchWriteItem call for such a key or item: it would block
+    // the partition, so the record is poison.
+    if written.device_id_len == 0 || written.device_id_len > MAX_PARTITION_KEY_BYTES {
+        return Err(format!(
+            "deviceId must be 1 to {MAX_PARTITION_KEY_BYTES} bytes, not {}",
+            written.device_id_len
+        ));
     }
-    // Equal but for keys repeated within an Avro map, which the builder counts every time.
-    debug_assert!(size >= item::item_size(&item));
-    if size > MAX_ITEM_BYTES {
+    if written.size > MAX_ITEM_BYTES {
         return Err(format!(
             "reading exceeds DynamoDB's {MAX_ITEM_BYTES}-byte item limit"
         ));
     }
-    Ok(item)
+    Ok(written.item)
 }
 
 fn payload(r: &KafkaRecord) -> Result<Vec<u8>, String> {
@@ -313,6 +312,7 @@ pub fn emf_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
     use sensor_shared::wire::Compression;
     use serde_json::json;
 
@@ -320,7 +320,9 @@ mod tests {
         {"name":"deviceId","type":"string"},{"name":"timestamp","type":"long"},
         {"name":"t","type":["null","double"],"default":null}]}"#;
 
-    fn decode(event: serde_json::Value) -> Result<Item, String> {
+    fn decode(
+        event: serde_json::Value,
+    ) -> Result<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, String> {
         let id = Uuid::from_u128(7);
         let schema = CompiledSchema::parse(DEF).unwrap();
         let frame = wire::encode(
@@ -334,7 +336,8 @@ mod tests {
             partition: 2,
             offset: 9,
         };
-        decode_item(&frame, 1 << 20, &schemas, at)
+        let mut writer = ItemWriter::new(RESERVED_ATTRIBUTES);
+        decode_item(&frame, 1 << 20, &schemas, at, &mut writer).map(|i| i.attributes().unwrap())
     }
 
     #[test]

@@ -1,13 +1,19 @@
 //! Readings storage: BatchWriteItem in chunks of at most 25, unprocessed items retried with
 //! backoff. Item keys are deterministic (deviceId, timestamp), so writing a batch again
 //! overwrites instead of duplicating.
+//!
+//! Items are already DynamoDB JSON, so the request body is their concatenation: the SDK sends
+//! it (signing, retries, errors, the response) without building and serialising attribute
+//! maps again.
 
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
 use thiserror::Error;
 
 use crate::item::Item;
@@ -110,22 +116,44 @@ pub struct DynamoStore {
     pub table: String,
 }
 
+/// The body of a BatchWriteItem request putting `items` into `table`.
+pub fn request_body(table: &str, items: &[Item]) -> Vec<u8> {
+    const PUT: &[u8] = br#"{"PutRequest":{"Item":"#;
+    let len = items
+        .iter()
+        .map(|i| i.json().len() + PUT.len() + 3)
+        .sum::<usize>();
+    let mut body = Vec::with_capacity(len + table.len() + 40);
+    body.extend_from_slice(br#"{"RequestItems":{"#);
+    serde_json::to_writer(&mut body, table).expect("writing to a Vec cannot fail");
+    body.extend_from_slice(b":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(PUT);
+        body.extend_from_slice(item.json());
+        body.extend_from_slice(b"}}");
+    }
+    body.extend_from_slice(b"]}}");
+    body
+}
+
 impl BatchWriter for DynamoStore {
     async fn batch_write(&self, items: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let requests = items
-            .into_iter()
-            .map(|item| {
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(|e| StoreError::Refused(e.to_string()))?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let body = Bytes::from(request_body(&self.table, &items));
         let out = self
             .client
             .batch_write_item()
-            .request_items(&self.table, requests)
+            // The SDK's own body for the table is replaced by ours before signing (and again
+            // before every retry).
+            .request_items(&self.table, Vec::new())
+            .customize()
+            .mutate_request(move |req| {
+                req.headers_mut()
+                    .insert("content-length", body.len().to_string());
+                *req.body_mut() = SdkBody::from(body.clone());
+            })
             .send()
             .await
             .map_err(|e| {
@@ -141,13 +169,16 @@ impl BatchWriter for DynamoStore {
                     _ => StoreError::Unavailable(text),
                 }
             })?;
-        Ok(out
-            .unprocessed_items
+        out.unprocessed_items
             .unwrap_or_default()
             .into_values()
             .flatten()
-            .filter_map(|w| w.put_request.map(|p| p.item))
-            .collect())
+            .filter_map(|w| w.put_request)
+            .map(|p| {
+                Item::from_attributes(&p.item)
+                    .map_err(|e| StoreError::Unavailable(format!("unprocessed item: {e}")))
+            })
+            .collect()
     }
 }
 
@@ -175,23 +206,23 @@ fn aws_smithy_types_display<E: std::error::Error>(e: &E) -> String {
     s
 }
 
-/// The key of a stored reading, for deduplication.
-pub fn item_key(item: &Item) -> Option<(String, String)> {
-    key_ref(item).map(|(d, t)| (d.to_owned(), t.to_owned()))
-}
+/// A stored reading's attributes.
+pub type Attributes = std::collections::HashMap<String, AttributeValue>;
 
-/// The key of a stored reading, borrowed: `deviceId` (S) and `timestamp` (N).
-pub fn key_ref(item: &Item) -> Option<(&str, &str)> {
+/// The key of a stored reading: `deviceId` (S) and `timestamp` (N).
+pub fn key_of(item: &Attributes) -> Option<(String, String)> {
     match (item.get("deviceId"), item.get("timestamp")) {
-        (Some(AttributeValue::S(d)), Some(AttributeValue::N(t))) => Some((d, t)),
+        (Some(AttributeValue::S(d)), Some(AttributeValue::N(t))) => Some((d.clone(), t.clone())),
         _ => None,
     }
 }
 
-/// An in-memory table keyed like the real one, with scripted unprocessed items and failures.
+/// An in-memory table keyed like the real one, with scripted unprocessed items and failures. It
+/// reads each item's JSON back into attributes, as DynamoDB would, and refuses what DynamoDB
+/// refuses: more than 25 items, a key named twice, an item without its key.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    pub items: Mutex<std::collections::BTreeMap<(String, String), Item>>,
+    pub items: Mutex<std::collections::BTreeMap<(String, String), Attributes>>,
     pub calls: Mutex<Vec<usize>>,
     /// Items to leave unprocessed, per call, before everything goes through.
     pub unprocessed_script: Mutex<Vec<usize>>,
@@ -203,8 +234,22 @@ impl BatchWriter for MemoryStore {
         if let Some(e) = self.fail.lock().unwrap().clone() {
             return Err(e);
         }
-        assert!(items.len() <= MAX_BATCH_WRITE, "batch of {}", items.len());
-        let keys: std::collections::HashSet<_> = items.iter().map(key_ref).collect();
+        if items.len() > MAX_BATCH_WRITE {
+            return Err(StoreError::Refused(format!(
+                "{} requests in one BatchWriteItem, at most {MAX_BATCH_WRITE}",
+                items.len()
+            )));
+        }
+        let parsed = items
+            .iter()
+            .map(|i| {
+                let a = i.attributes().map_err(StoreError::Refused)?;
+                let key =
+                    key_of(&a).ok_or_else(|| StoreError::Refused("item without its key".into()))?;
+                Ok((key, a))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let keys: std::collections::HashSet<_> = parsed.iter().map(|(k, _)| k).collect();
         if keys.len() != items.len() {
             return Err(StoreError::Refused(
                 "Provided list of item keys contains duplicates".into(),
@@ -222,9 +267,8 @@ impl BatchWriter for MemoryStore {
         let mut items = items;
         let unprocessed = items.split_off(items.len() - leave);
         let mut table = self.items.lock().unwrap();
-        for item in items {
-            let key = item_key(&item).expect("items carry their key");
-            table.insert(key, item);
+        for (key, a) in parsed.into_iter().take(items.len()) {
+            table.insert(key, a);
         }
         Ok(unprocessed)
     }
@@ -235,10 +279,11 @@ mod tests {
     use super::*;
 
     fn item(i: usize) -> Item {
-        Item::from([
+        Item::from_attributes(&Attributes::from([
             ("deviceId".to_string(), AttributeValue::S("d".into())),
             ("timestamp".to_string(), AttributeValue::N(i.to_string())),
-        ])
+        ]))
+        .unwrap()
     }
 
     fn fast() -> Backoff {
@@ -280,5 +325,29 @@ mod tests {
         *store.unprocessed_script.lock().unwrap() = vec![1; 100];
         let e = write_all(&store, vec![item(1)], fast()).await.unwrap_err();
         assert!(matches!(e, StoreError::Unavailable(_)));
+    }
+
+    #[test]
+    fn the_request_body_is_batch_write_item_json() {
+        let body = request_body("readings \"x\"", &[item(1), item(2)]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let puts = v["RequestItems"]["readings \"x\""].as_array().unwrap();
+        assert_eq!(puts.len(), 2);
+        assert_eq!(
+            puts[1]["PutRequest"]["Item"],
+            serde_json::json!({"deviceId": {"S": "d"}, "timestamp": {"N": "2"}})
+        );
+        let empty: serde_json::Value = serde_json::from_slice(&request_body("t", &[])).unwrap();
+        assert_eq!(empty, serde_json::json!({"RequestItems": {"t": []}}));
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_refuses_what_dynamodb_refuses() {
+        let store = MemoryStore::default();
+        let e = store.batch_write((0..26).map(item).collect()).await;
+        assert!(matches!(e, Err(StoreError::Refused(_))), "{e:?}");
+        let e = store.batch_write(vec![item(1), item(1)]).await;
+        assert!(matches!(e, Err(StoreError::Refused(m)) if m.contains("duplicates")));
+        assert!(store.items.lock().unwrap().is_empty());
     }
 }

@@ -1,9 +1,9 @@
 //! Avro binary encoding and decoding of readings, driven by the schema model.
 //!
 //! A [`CompiledSchema`] is built once per schema version (parse + check) and then encodes JSON
-//! events and decodes bodies without touching the definition text again. Decoding goes through a
-//! [`Builder`], so the same walk produces `serde_json` values for people and DynamoDB items for the
-//! consumer without an intermediate tree.
+//! events and decodes bodies without touching the definition text again. Decoding is one walk
+//! that reports to a [`Visitor`], so the same walk produces `serde_json` values for people and
+//! DynamoDB JSON for the consumer, without an intermediate tree.
 
 use serde_json::{Map, Number, Value};
 use thiserror::Error;
@@ -100,23 +100,22 @@ impl CompiledSchema {
         Ok(out)
     }
 
-    /// Decodes a body through `builder`; the whole body must be one record.
-    pub fn decode_with<B: Builder>(
-        &self,
-        body: &[u8],
-        builder: &mut B,
-    ) -> Result<B::Out, DecodeError> {
+    /// Walks a body through `visitor`; the whole body must be one record. On error the visitor
+    /// has seen part of the body.
+    pub fn visit<V: Visitor>(&self, body: &[u8], visitor: &mut V) -> Result<(), DecodeError> {
         let mut r = Reader { buf: body, pos: 0 };
-        let out = decode_record(&self.record, &mut r, builder)?;
+        decode_record(&self.record, &mut r, visitor)?;
         if r.pos != body.len() {
             return Err(DecodeError::TrailingBytes(body.len() - r.pos));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Decodes a body to JSON with the original keys restored; `null` fields are kept.
     pub fn decode(&self, body: &[u8]) -> Result<Value, DecodeError> {
-        self.decode_with(body, &mut JsonBuilder)
+        let mut v = ValueVisitor::default();
+        self.visit(body, &mut v)?;
+        Ok(v.done.take().unwrap_or(Value::Null))
     }
 }
 
@@ -284,59 +283,107 @@ fn encode_value(
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/// Receives decoded values; [`JsonBuilder`] makes `serde_json` values, the consumer makes
-/// DynamoDB attribute values.
-pub trait Builder {
-    type Out;
-    type Obj;
-    fn null(&mut self) -> Self::Out;
-    fn boolean(&mut self, v: bool) -> Self::Out;
-    fn long(&mut self, v: i64) -> Self::Out;
-    fn double(&mut self, v: f64) -> Self::Out;
-    fn string(&mut self, v: &str) -> Self::Out;
-    fn bytes(&mut self, v: &[u8]) -> Self::Out;
-    fn array(&mut self, items: Vec<Self::Out>) -> Self::Out;
-    fn object(&mut self, len: usize) -> Self::Obj;
-    fn insert(&mut self, obj: &mut Self::Obj, key: &str, v: Self::Out);
-    fn finish(&mut self, obj: Self::Obj) -> Self::Out;
+/// Receives a decoded body as a stream of events in the order of the bytes, keys before their
+/// values, so that text can be written straight away without building a tree. [`CompiledSchema::decode`]
+/// builds `serde_json` values through one; the consumer writes DynamoDB JSON through another.
+///
+/// A body is one record: `begin_record`, then `key` and one value per field, then `end_record`.
+/// A value is a scalar call, an array (`begin_array`, values, `end_array`), a record, or an Avro
+/// map (`begin_map`, then `key` and value per entry in the body's order, then `end_map`; a map's
+/// keys come from the data and may repeat).
+pub trait Visitor {
+    fn null(&mut self);
+    fn boolean(&mut self, v: bool);
+    fn long(&mut self, v: i64);
+    fn double(&mut self, v: f64);
+    fn string(&mut self, v: &str);
+    /// Avro `bytes`.
+    fn bytes(&mut self, v: &[u8]);
+    fn begin_array(&mut self);
+    fn end_array(&mut self);
+    fn begin_record(&mut self);
+    fn end_record(&mut self);
+    fn begin_map(&mut self);
+    fn end_map(&mut self);
+    /// The next value's key in the innermost record or map.
+    fn key(&mut self, key: &str);
 }
 
-/// Builds `serde_json` values; bytes become ISO-8859-1 strings as in Avro's JSON encoding.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct JsonBuilder;
+/// Builds a `serde_json` value; bytes become ISO-8859-1 strings as in Avro's JSON encoding, a
+/// key repeated in an Avro map keeps its last value.
+#[derive(Debug, Default)]
+struct ValueVisitor {
+    stack: Vec<Open>,
+    done: Option<Value>,
+}
 
-impl Builder for JsonBuilder {
-    type Out = Value;
-    type Obj = Map<String, Value>;
-    fn null(&mut self) -> Value {
-        Value::Null
+#[derive(Debug)]
+enum Open {
+    Object(Map<String, Value>, Option<String>),
+    Array(Vec<Value>),
+}
+
+impl ValueVisitor {
+    fn push(&mut self, v: Value) {
+        match self.stack.last_mut() {
+            Some(Open::Object(m, key)) => {
+                m.insert(key.take().unwrap_or_default(), v);
+            }
+            Some(Open::Array(a)) => a.push(v),
+            None => self.done = Some(v),
+        }
     }
-    fn boolean(&mut self, v: bool) -> Value {
-        Value::Bool(v)
+
+    fn close(&mut self) {
+        match self.stack.pop() {
+            Some(Open::Object(m, _)) => self.push(Value::Object(m)),
+            Some(Open::Array(a)) => self.push(Value::Array(a)),
+            None => {}
+        }
     }
-    fn long(&mut self, v: i64) -> Value {
-        Value::Number(v.into())
+}
+
+impl Visitor for ValueVisitor {
+    fn null(&mut self) {
+        self.push(Value::Null);
     }
-    fn double(&mut self, v: f64) -> Value {
-        Number::from_f64(v).map_or(Value::Null, Value::Number)
+    fn boolean(&mut self, v: bool) {
+        self.push(Value::Bool(v));
     }
-    fn string(&mut self, v: &str) -> Value {
-        Value::String(v.to_string())
+    fn long(&mut self, v: i64) {
+        self.push(Value::Number(v.into()));
     }
-    fn bytes(&mut self, v: &[u8]) -> Value {
-        Value::String(v.iter().map(|&b| char::from(b)).collect())
+    fn double(&mut self, v: f64) {
+        self.push(Number::from_f64(v).map_or(Value::Null, Value::Number));
     }
-    fn array(&mut self, items: Vec<Value>) -> Value {
-        Value::Array(items)
+    fn string(&mut self, v: &str) {
+        self.push(Value::String(v.to_string()));
     }
-    fn object(&mut self, _len: usize) -> Map<String, Value> {
-        Map::new()
+    fn bytes(&mut self, v: &[u8]) {
+        self.push(Value::String(v.iter().map(|&b| char::from(b)).collect()));
     }
-    fn insert(&mut self, obj: &mut Map<String, Value>, key: &str, v: Value) {
-        obj.insert(key.to_string(), v);
+    fn begin_array(&mut self) {
+        self.stack.push(Open::Array(Vec::new()));
     }
-    fn finish(&mut self, obj: Map<String, Value>) -> Value {
-        Value::Object(obj)
+    fn end_array(&mut self) {
+        self.close();
+    }
+    fn begin_record(&mut self) {
+        self.stack.push(Open::Object(Map::new(), None));
+    }
+    fn end_record(&mut self) {
+        self.close();
+    }
+    fn begin_map(&mut self) {
+        self.begin_record();
+    }
+    fn end_map(&mut self) {
+        self.close();
+    }
+    fn key(&mut self, key: &str) {
+        if let Some(Open::Object(_, k)) = self.stack.last_mut() {
+            *k = Some(key.to_string());
+        }
     }
 }
 
@@ -439,84 +486,75 @@ fn check_count(n: i64, item: &Type, r: &Reader<'_>) -> Result<(), DecodeError> {
     }
 }
 
-fn decode_record<B: Builder>(
+fn decode_record<V: Visitor>(
     rec: &Record,
     r: &mut Reader<'_>,
-    b: &mut B,
-) -> Result<B::Out, DecodeError> {
-    let mut obj = b.object(rec.fields.len());
+    v: &mut V,
+) -> Result<(), DecodeError> {
+    v.begin_record();
     for f in &rec.fields {
-        let v = decode_value(&f.ty, r, b)?;
-        b.insert(&mut obj, &f.json_key, v);
+        v.key(&f.json_key);
+        decode_value(&f.ty, r, v)?;
     }
-    Ok(b.finish(obj))
+    v.end_record();
+    Ok(())
 }
 
-fn decode_value<B: Builder>(
-    t: &Type,
-    r: &mut Reader<'_>,
-    b: &mut B,
-) -> Result<B::Out, DecodeError> {
-    Ok(match t {
-        Type::Null => b.null(),
+fn decode_value<V: Visitor>(t: &Type, r: &mut Reader<'_>, v: &mut V) -> Result<(), DecodeError> {
+    match t {
+        Type::Null => v.null(),
         Type::Boolean => match r.byte()? {
-            0 => b.boolean(false),
-            1 => b.boolean(true),
+            0 => v.boolean(false),
+            1 => v.boolean(true),
             other => return Err(DecodeError::BadBoolean(other)),
         },
         Type::Int => {
-            let v = r.long()?;
-            if i32::try_from(v).is_err() {
-                return Err(DecodeError::IntOutOfRange(v));
+            let n = r.long()?;
+            if i32::try_from(n).is_err() {
+                return Err(DecodeError::IntOutOfRange(n));
             }
-            b.long(v)
+            v.long(n)
         }
-        Type::Long | Type::TimestampMillis => {
-            let v = r.long()?;
-            b.long(v)
-        }
+        Type::Long | Type::TimestampMillis => v.long(r.long()?),
         Type::Float => {
             let raw = r.take(4)?;
-            b.double(f64::from(f32::from_le_bytes(
+            v.double(f64::from(f32::from_le_bytes(
                 raw.try_into().expect("4 bytes"),
             )))
         }
         Type::Double => {
             let raw = r.take(8)?;
-            b.double(f64::from_le_bytes(raw.try_into().expect("8 bytes")))
+            v.double(f64::from_le_bytes(raw.try_into().expect("8 bytes")))
         }
         Type::String => {
             let raw = r.bytes()?;
-            let s = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8)?;
-            b.string(s)
+            v.string(std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8)?)
         }
-        Type::Bytes => {
-            let raw = r.bytes()?;
-            b.bytes(raw)
-        }
-        Type::Record(rec) => decode_record(rec, r, b)?,
+        Type::Bytes => v.bytes(r.bytes()?),
+        Type::Record(rec) => decode_record(rec, r, v)?,
         Type::Optional(inner) => match r.long()? {
-            0 => b.null(),
-            1 => decode_value(inner, r, b)?,
+            0 => v.null(),
+            1 => decode_value(inner, r, v)?,
             other => return Err(DecodeError::BadUnionIndex(other)),
         },
         Type::Array(item) => {
-            let mut items = Vec::new();
+            v.begin_array();
+            let mut total = 0i64;
             loop {
                 let n = r.block_count()?;
                 if n == 0 {
                     break;
                 }
-                check_count(n.saturating_add(items.len() as i64), item, r)?;
-                items.reserve(n as usize);
+                total = total.saturating_add(n);
+                check_count(total, item, r)?;
                 for _ in 0..n {
-                    items.push(decode_value(item, r, b)?);
+                    decode_value(item, r, v)?;
                 }
             }
-            b.array(items)
+            v.end_array();
         }
         Type::Map(values) => {
-            let mut obj = b.object(0);
+            v.begin_map();
             let mut total = 0i64;
             loop {
                 let n = r.block_count()?;
@@ -530,14 +568,14 @@ fn decode_value<B: Builder>(
                 }
                 for _ in 0..n {
                     let k = r.bytes()?;
-                    let k = std::str::from_utf8(k).map_err(|_| DecodeError::InvalidUtf8)?;
-                    let v = decode_value(values, r, b)?;
-                    b.insert(&mut obj, k, v);
+                    v.key(std::str::from_utf8(k).map_err(|_| DecodeError::InvalidUtf8)?);
+                    decode_value(values, r, v)?;
                 }
             }
-            b.finish(obj)
+            v.end_map();
         }
-    })
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ pub mod registry;
 pub mod schema;
 pub mod wire;
 
-pub use codec::{Builder, CompiledSchema, DecodeError, EncodeError, JsonBuilder};
+pub use codec::{CompiledSchema, DecodeError, EncodeError, Visitor};
 pub use infer::{infer, InferError, InferOptions, Inferred};
 pub use registry::{RegistryError, SchemaCache, SchemaRegistry, SchemaSource, SchemaVersion};
 pub use schema::{check_compatibility, Compatibility, Incompatible, Record, SchemaError, Type};
