@@ -404,7 +404,11 @@ fn push_double(buf: &mut Vec<u8>, v: f64) {
 
 /// Appends `s` as a JSON string, quotes included.
 fn push_json_str(buf: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // Without an early exit, so that the check runs over whole vectors.
+    let plain = !s.bytes().fold(false, |bad, b| {
+        bad | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
         buf.push(b'"');
         buf.extend_from_slice(s.as_bytes());
         buf.push(b'"');
