@@ -9,7 +9,7 @@ use sensor_consumer::dlq::SqsDeadLetters;
 use sensor_consumer::store::DynamoStore;
 use sensor_consumer::{emf_line, Backoff, Consumer};
 use sensor_shared::aws::{assume_role_config, glue_client, load_base_config, AssumeRole};
-use sensor_shared::registry::{GlueRegistry, GlueRegistryConfig, SchemaCache};
+use sensor_shared::registry::{GlueRegistry, SchemaCache};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -31,11 +31,7 @@ async fn main() -> Result<(), Error> {
     role.session_length = config.session_length;
     role.session_name = "sensor-consumer-lambda".into();
     let producer_side = assume_role_config(&base, &role).await;
-    // Only version lookups by id are made; registry and schema names are not needed.
-    let registry = GlueRegistry::new(
-        glue_client(&producer_side, None),
-        GlueRegistryConfig::new("", ""),
-    );
+    let registry = GlueRegistry::versions_by_id(glue_client(&producer_side, None));
     let consumer = Consumer {
         schemas: SchemaCache::new(registry, config.schema_cache_capacity),
         store: DynamoStore {

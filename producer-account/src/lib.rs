@@ -140,6 +140,16 @@ impl<R: SchemaRegistry, S: RecordSink> Producer<R, S> {
                 };
                 return Ok(Response::bad_request(format!("{which}{error}")));
             }
+            Err(SchemaFailure::Misfit { index, error }) => {
+                let which = if events.len() == 1 {
+                    "event".to_string()
+                } else {
+                    format!("event {index}")
+                };
+                return Ok(Response::bad_request(format!(
+                    "{which} does not fit the registered schema: {error}"
+                )));
+            }
             Err(SchemaFailure::Registry(
                 e @ (RegistryError::Incompatible(_) | RegistryError::Invalid(_)),
             )) => return Ok(Response::bad_request(e.to_string())),

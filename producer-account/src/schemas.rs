@@ -7,8 +7,8 @@
 use std::sync::{Arc, RwLock};
 
 use sensor_shared::{
-    infer, CompiledSchema, InferError, InferOptions, Record, RegistryError, SchemaRegistry,
-    SchemaVersion,
+    infer, CompiledSchema, EncodeError, InferError, InferOptions, Record, RegistryError,
+    SchemaRegistry, SchemaVersion,
 };
 use serde_json::Value;
 use thiserror::Error;
@@ -26,6 +26,10 @@ pub enum SchemaFailure {
     /// Event `index` can never be written (not an object, conflicting types, limits, ...).
     #[error("event {index}: {error}")]
     Event { index: usize, error: InferError },
+    /// Event `index` does not fit the registered version, which was written by someone else
+    /// with requirements the events lack (a required field, say); merging cannot relax them.
+    #[error("event {index} does not fit the registered schema: {error}")]
+    Misfit { index: usize, error: EncodeError },
     /// The registry refused or could not be reached.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -96,6 +100,12 @@ impl<R: SchemaRegistry> ProducerSchemas<R> {
             }
         }
         let record = merged.expect("a non-empty batch yields a schema");
+        // The merge fits every event, unless the registered schema was written by someone else
+        // with requirements these events lack: then nothing is registered.
+        let candidate = CompiledSchema::from_record(record.clone());
+        if let Err((index, error)) = encode_all_detailed(&candidate, events) {
+            return Err(SchemaFailure::Misfit { index, error });
+        }
         let version = match (latest, latest_record) {
             (Some(v), Some(r)) if r == record => v,
             _ => {
@@ -110,19 +120,10 @@ impl<R: SchemaRegistry> ProducerSchemas<R> {
             version,
         });
         *self.active.write().unwrap() = Some(active.clone());
-        // The merged schema accepts every event, unless the registered schema was written by
-        // someone else with required fields these events lack.
+        // Checked above with the same record; the registered text is parsed again here.
         match encode_all_detailed(&active.schema, events) {
             Ok(bodies) => Ok((active, bodies)),
-            Err((index, e)) => Err(SchemaFailure::Event {
-                index,
-                error: InferError::TypeConflict {
-                    path: String::new(),
-                    existing: "the registered schema".into(),
-                    found: e.to_string(),
-                    note: String::new(),
-                },
-            }),
+            Err((index, error)) => Err(SchemaFailure::Misfit { index, error }),
         }
     }
 }
@@ -134,7 +135,7 @@ fn encode_all(schema: &CompiledSchema, events: &[Value]) -> Option<Vec<Vec<u8>>>
 fn encode_all_detailed(
     schema: &CompiledSchema,
     events: &[Value],
-) -> Result<Vec<Vec<u8>>, (usize, sensor_shared::EncodeError)> {
+) -> Result<Vec<Vec<u8>>, (usize, EncodeError)> {
     events
         .iter()
         .enumerate()
@@ -251,5 +252,32 @@ mod tests {
         }
         // Known shapes keep flowing while the registry is down.
         s.encode_batch(&[ev(json!({"t": 2}))]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn events_lacking_what_a_foreign_schema_requires_are_misfits() {
+        let reg = MemoryRegistry::new(Compatibility::Backward);
+        reg.insert(
+            r#"{"type":"record","name":"SensorReading","fields":[{"name":"deviceId","type":"string"},
+            {"name":"timestamp","type":{"type":"long","logicalType":"timestamp-millis"}},
+            {"name":"site","type":"string"}]}"#,
+        );
+        let s = ProducerSchemas::new(reg, InferOptions::default());
+        let (a, _) = s
+            .encode_batch(&[ev(json!({"site": "roof"}))])
+            .await
+            .unwrap();
+        assert_eq!(a.version.number, 1);
+        match s
+            .encode_batch(&[ev(json!({"site": "roof"})), ev(json!({"t": 1}))])
+            .await
+        {
+            Err(e @ SchemaFailure::Misfit { index: 1, .. }) => assert_eq!(
+                e.to_string(),
+                "event 1 does not fit the registered schema: `site` is required by the schema but missing"
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(s.registry().versions().len(), 1, "nothing registered");
     }
 }

@@ -144,6 +144,21 @@ async fn every_bad_request_is_a_400_that_names_the_problem() {
         r.message
     );
     assert_eq!(p.schemas.registry().versions().len(), 1);
+    // A version registered by someone else requires a field the event lacks.
+    let p = producer(Compatibility::Backward);
+    p.schemas.registry().insert(
+        r#"{"type":"record","name":"SensorReading","fields":[{"name":"deviceId","type":"string"},
+        {"name":"timestamp","type":{"type":"long","logicalType":"timestamp-millis"}},
+        {"name":"site","type":"string"}]}"#,
+    );
+    let r = p.handle(fixture("events/temperature.json")).await.unwrap();
+    assert_eq!(r.status_code, 400);
+    assert_eq!(
+        r.message,
+        "event does not fit the registered schema: `site` is required by the schema but missing"
+    );
+    assert_eq!(p.schemas.registry().versions().len(), 1);
+    assert!(p.sink.records.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

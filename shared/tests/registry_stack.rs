@@ -198,6 +198,9 @@ async fn consumer_reads_producer_schemas_only_through_the_role() {
     let counter = CallCounter::new();
     let via_role = registry(&assumed, &counter, registry_config(&stack));
     assert_eq!(via_role.get_version(v1.id).await.unwrap(), v1);
+    // As the consumer Lambda builds it: lookups by id, no registry or schema named.
+    let lookup = GlueRegistry::versions_by_id(glue_client(&assumed, None));
+    assert_eq!(lookup.get_version(v1.id).await.unwrap(), v1);
     assert_eq!(via_role.latest().await.unwrap(), Some(v1.clone()));
     assert_eq!(v1.definition, def1);
 

@@ -191,6 +191,13 @@ impl GlueRegistry {
         }
     }
 
+    /// A registry for lookups of versions by id only (the consumer's [`SchemaSource`]):
+    /// GetSchemaVersion by id names neither registry nor schema, so none is configured, and the
+    /// [`SchemaRegistry`] side is not for use.
+    pub fn versions_by_id(client: Client) -> Self {
+        GlueRegistry::new(client, GlueRegistryConfig::new("", ""))
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
