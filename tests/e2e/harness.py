@@ -162,13 +162,34 @@ class EventSourceMapping:
                          "AWS_SECRET_ACCESS_KEY": env["CONSUMER_SECRET_ACCESS_KEY"]}
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "EventSourceMapping":
+    def start(self, assigned_within: float | None = 120) -> "EventSourceMapping":
+        """Starts the mapping and, unless `assigned_within` is None, waits until its consumer has
+        joined the group and been given its partitions (a restarted mapping may wait for the
+        old member's session to time out)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / "local-esm.log", "ab")
+        path = self.log_dir / "local-esm.log"
+        offset = path.stat().st_size if path.exists() else 0
+        log = open(path, "ab")
         self.proc = subprocess.Popen([str(TARGET_DIR / "debug" / "local-esm"), *self.args],
                                      cwd=ROOT, env=self.proc_env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+        if assigned_within is not None:
+            self.wait_assigned(path, offset, assigned_within)
         return self
+
+    def wait_assigned(self, path: Path, offset: int, timeout: float) -> None:
+        def new_log() -> str:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+
+        def assigned() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"local-esm exited with {self.proc.returncode}:\n{new_log()[-3000:]}")
+            return "partitions assigned" in new_log()
+
+        if not wait_until(assigned, timeout, interval=0.2):
+            raise AssertionError(f"local-esm was given no partitions within {timeout} s:\n{new_log()[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:

@@ -371,8 +371,12 @@ def test_ten_thousand_records_over_five_schema_versions(lane):
     assert lane.wait_for(10_000, timeout=300) == 10_000
     assert lane.wait_all_committed(coordinates(*answers))
     assert lane.count() == 10_000
-    items = lane.items("_schemaVersionId", "_kafkaPartition", "_kafkaOffset", "location", "tags")
+    items = lane.items("timestamp", "_schemaVersionId", "_kafkaPartition", "_kafkaOffset", "location", "tags")
     assert Counter(i["_schemaVersionId"] for i in items) == expected_spread
+    # Each reading with the version of its own batch's shape.
+    wrong = [i for i in items
+             if i["_schemaVersionId"] != answers[(int(i["timestamp"]) - BASE_TS) // 1000]["schemaVersionId"]]
+    assert not wrong, f"{len(wrong)} items with another version than their shape's, e.g. {wrong[:3]}"
     assert Counter((int(i["_kafkaPartition"]), int(i["_kafkaOffset"])) for i in items) == coordinates(*answers)
     # Nested records and lists arrive as M and L.
     assert sum("location" in i for i in items) == 6000

@@ -44,8 +44,6 @@ SETTLE_TIMEOUT = 240
 ESM_RETRY = "invocation failed; retrying the batch"
 ESM_DONE = "batch processed"
 FAILED_BATCH = "batch failed; the event source mapping will retry it"
-# Fields each shape adds, in order: shape k has the keys plus the first k of these.
-SHAPE_FIELDS = ["temperature", "humidity", "location", "tags"]
 
 
 def readings(start: int, n: int, shape: int) -> list[dict]:
@@ -229,44 +227,6 @@ def wait_pass(proxy: FaultProxy, timeout: float = OUTAGE_SECONDS + 30) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-
-def test_ten_thousand_readings_over_five_shapes(run):
-    """10,000 readings, 2,000 of each of five shapes sent in batches of 500: versions 1..5 in the
-    registry, each a field more than the one before, and exactly 10,000 items, each written
-    with the version of its shape."""
-    producer = run.start_producer()
-    consumer = run.start_consumer()
-    run.start_esm(consumer, batch_size=500)
-
-    numbers: list[tuple[int, int, str]] = []  # (shape, version number, version id)
-    for shape in range(5):
-        for b in range(4):
-            ok, body = run.send(producer, readings(shape * 2000 + b * 500, 500, shape))
-            assert ok, body
-            numbers.append((shape, body["schemaVersionNumber"], body["schemaVersionId"]))
-    assert [n for _, n, _ in numbers] == [s + 1 for s, _, _ in numbers]
-    assert len(run.acked) == 10_000
-
-    glue = run.stack.client("glue", "producer_admin")
-    schema_id = {"RegistryName": run.env["REGISTRY_NAME"], "SchemaName": run.env["SCHEMA_NAME"]}
-    latest = glue.get_schema_version(SchemaId=schema_id, SchemaVersionNumber={"LatestVersion": True})
-    assert latest["VersionNumber"] == 5
-    ids = {}
-    for number in range(1, 6):
-        v = glue.get_schema_version(SchemaId=schema_id, SchemaVersionNumber={"VersionNumber": number})
-        ids[number] = v["SchemaVersionId"]
-        fields = [f["name"] for f in json.loads(v["SchemaDefinition"])["fields"]]
-        assert fields[:2] == ["deviceId", "timestamp"]
-        assert sorted(fields[2:]) == sorted(SHAPE_FIELDS[:number - 1])
-    assert len(set(ids.values())) == 5
-    assert all(ids[n] == vid for _, n, vid in numbers)
-
-    run.settle()
-    items = run.verify("_schemaVersionId")
-    assert len(items) == 10_000
-    wrong = [i for i in items if i["_schemaVersionId"] != ids[(int(i["timestamp"]) - BASE_TS) // 2000 + 1]]
-    assert not wrong, f"{len(wrong)} items with another version than their shape's, e.g. {wrong[:3]}"
-
 
 def test_consumer_killed_mid_batch(run):
     """The consumer function is SIGKILLed twice while the ESM is delivering (writes are slowed

@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::primitives::Blob;
 use clap::Parser;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Headers, Message};
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use sensor_consumer::esm::{event_json, next_offsets, Batching, RawRecord};
 use sensor_shared::aws::{assume_role_config, load_base_config, AssumeRole};
@@ -86,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "LATEST" => "latest",
         other => return Err(format!("unknown starting position {other}").into()),
     };
-    let consumer: StreamConsumer = ClientConfig::new()
+    let consumer: StreamConsumer<GroupLog> = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("group.id", &args.group_id)
         .set("enable.auto.commit", "false")
@@ -94,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
         .set("max.poll.interval.ms", "600000")
-        .create()?;
+        .create_with_context(GroupLog)?;
     consumer.subscribe(&[&args.topic])?;
 
     // The retry loop below is the mapping's retry policy. The SDK must not retry on its own:
@@ -155,7 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Up to `batch_size` records, waiting at most `window` after the first one.
 async fn next_batch(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<GroupLog>,
     batching: Batching,
 ) -> Result<Vec<RawRecord>, rdkafka::error::KafkaError> {
     let mut batch = Vec::new();
@@ -220,4 +223,31 @@ async fn invoke(
         return Err(format!("function error: {body}"));
     }
     Ok(body)
+}
+
+/// Logs every change of the group's partition assignment: until the first "partitions
+/// assigned", the mapping has joined no group and reads nothing (tests wait for it).
+struct GroupLog;
+
+impl ClientContext for GroupLog {}
+
+impl ConsumerContext for GroupLog {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let list = |tpl: &TopicPartitionList| {
+            tpl.elements()
+                .iter()
+                .map(|e| format!("{}-{}", e.topic(), e.partition()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = %list(tpl), "partitions assigned")
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = %list(tpl), "partitions revoked")
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
 }
