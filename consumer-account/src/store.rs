@@ -14,12 +14,16 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
+use futures::StreamExt;
 use thiserror::Error;
 
 use crate::item::Item;
 
 /// DynamoDB's limit on requests in one BatchWriteItem.
 pub const MAX_BATCH_WRITE: usize = 25;
+/// BatchWriteItem calls in flight at once for one invocation: a 10,000-record batch is 400 calls,
+/// and opening 400 connections at once would mostly buy throttling.
+pub const MAX_IN_FLIGHT: usize = 16;
 
 /// Items could not all be stored.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -59,7 +63,9 @@ impl Default for Backoff {
     }
 }
 
-/// Writes every item in chunks of at most 25, retrying unprocessed ones.
+/// Writes every item in chunks of at most 25, at most [`MAX_IN_FLIGHT`] calls at a time,
+/// retrying unprocessed ones. The first failed call ends the write (calls in flight are
+/// dropped; the items are written again when the batch is retried).
 pub async fn write_all<W: BatchWriter>(
     writer: &W,
     items: Vec<Item>,
@@ -82,11 +88,13 @@ pub async fn write_all<W: BatchWriter>(
             }
             chunks.push(chunk);
         }
-        let results =
-            futures::future::join_all(chunks.into_iter().map(|c| writer.batch_write(c))).await;
-        for r in results {
+        let mut calls = futures::stream::iter(chunks)
+            .map(|c| writer.batch_write(c))
+            .buffer_unordered(MAX_IN_FLIGHT);
+        while let Some(r) = calls.next().await {
             left.extend(r?);
         }
+        drop(calls);
         if left.is_empty() {
             break;
         }
@@ -317,6 +325,54 @@ mod tests {
         assert_eq!(store.items.lock().unwrap().len(), 50);
         // Round one: two chunks leave 13; round two: one chunk leaves 2; round three stores them.
         assert_eq!(store.calls.lock().unwrap().len(), 4);
+    }
+
+    /// Counts calls in flight; fails the call numbered `fail_at`.
+    #[derive(Default)]
+    struct Gauge {
+        now: std::sync::atomic::AtomicUsize,
+        max: std::sync::atomic::AtomicUsize,
+        calls: std::sync::atomic::AtomicUsize,
+        fail_at: Option<usize>,
+    }
+
+    impl BatchWriter for Gauge {
+        async fn batch_write(&self, _items: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let n = self.calls.fetch_add(1, SeqCst);
+            let now = self.now.fetch_add(1, SeqCst) + 1;
+            self.max.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            self.now.fetch_sub(1, SeqCst);
+            if Some(n) == self.fail_at {
+                return Err(StoreError::Unavailable("throttled".into()));
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_in_flight_are_bounded_and_the_first_failure_ends_the_write() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let g = Gauge::default();
+        assert_eq!(
+            write_all(&g, (0..2000).map(item).collect(), fast()).await,
+            Ok(2000)
+        );
+        assert_eq!(g.calls.load(SeqCst), 80);
+        assert_eq!(g.max.load(SeqCst), MAX_IN_FLIGHT);
+
+        let g = Gauge {
+            fail_at: Some(3),
+            ..Gauge::default()
+        };
+        let e = write_all(&g, (0..2000).map(item).collect(), fast()).await;
+        assert!(matches!(e, Err(StoreError::Unavailable(_))), "{e:?}");
+        assert!(
+            g.calls.load(SeqCst) < 80,
+            "stopped early: {}",
+            g.calls.load(SeqCst)
+        );
     }
 
     #[tokio::test]
