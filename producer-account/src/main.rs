@@ -5,7 +5,7 @@ use sensor_producer::config::{Brokers, Config, SecurityProtocol};
 use sensor_producer::sink::KafkaSink;
 use sensor_producer::{now_ms, Producer, ProducerSchemas};
 use sensor_shared::aws::{glue_client, load_base_config};
-use sensor_shared::broker_map::BrokerMap;
+use sensor_shared::broker_map::{Access, BrokerMap};
 use sensor_shared::registry::{GlueRegistry, GlueRegistryConfig};
 use sensor_shared::wire::Compression;
 use sensor_shared::InferOptions;
@@ -31,10 +31,18 @@ async fn main() -> Result<(), Error> {
             let sm = aws_sdk_secretsmanager::Client::new(&aws);
             let secret = sm.get_secret_value().secret_id(arn).send().await?;
             let map = BrokerMap::parse(secret.secret_string().unwrap_or_default())?;
-            let protocol = match map.security_protocol.to_ascii_uppercase().as_str() {
-                "PLAINTEXT" => SecurityProtocol::Plaintext,
-                "SASL_SSL" => SecurityProtocol::SaslSslIam,
-                _ => config.security_protocol,
+            let protocol = match map.access()? {
+                Access::Plaintext => SecurityProtocol::Plaintext,
+                Access::Tls => SecurityProtocol::Ssl,
+                Access::MskIam => SecurityProtocol::SaslSslIam,
+                Access::Scram512 => {
+                    return Err(
+                        "the broker map names a SCRAM listener; the producer authenticates \
+                        with MSK IAM: give KAFKA_BOOTSTRAP_SERVERS (the IAM bootstrap brokers) \
+                        or a broker map with sasl_mechanism AWS_MSK_IAM"
+                            .into(),
+                    )
+                }
             };
             (map.bootstrap(), protocol)
         }

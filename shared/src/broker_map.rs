@@ -21,6 +21,10 @@ pub struct BrokerMap {
     pub bootstrap_servers: String,
     #[serde(default = "default_protocol")]
     pub security_protocol: String,
+    /// With `SASL_SSL`: `SCRAM-SHA-512` or `AWS_MSK_IAM`, the listener's mechanism (MSK has a
+    /// port for each, so the bootstrap list above belongs to one of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl_mechanism: Option<String>,
     #[serde(default)]
     pub topic: Option<String>,
     #[serde(default)]
@@ -29,6 +33,17 @@ pub struct BrokerMap {
 
 fn default_protocol() -> String {
     "SSL".into()
+}
+
+/// How a client must connect to the brokers a map names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Plaintext,
+    Tls,
+    /// SASL/SCRAM-SHA-512 over TLS (credentials in a Secrets Manager secret of the client).
+    Scram512,
+    /// MSK IAM (SASL/OAUTHBEARER with a signed token) over TLS.
+    MskIam,
 }
 
 impl BrokerMap {
@@ -40,6 +55,29 @@ impl BrokerMap {
             return Err("broker map secret names no brokers".into());
         }
         Ok(map)
+    }
+
+    /// How to connect, from `security_protocol` and `sasl_mechanism`.
+    pub fn access(&self) -> Result<Access, String> {
+        let mechanism = self.sasl_mechanism.as_deref().map(str::to_ascii_uppercase);
+        match (
+            self.security_protocol.to_ascii_uppercase().as_str(),
+            mechanism.as_deref(),
+        ) {
+            ("PLAINTEXT", None) => Ok(Access::Plaintext),
+            ("SSL", None) => Ok(Access::Tls),
+            ("SASL_SSL", Some("SCRAM-SHA-512")) => Ok(Access::Scram512),
+            ("SASL_SSL", Some("AWS_MSK_IAM")) => Ok(Access::MskIam),
+            ("SASL_SSL", None) => Err(
+                "broker map: security_protocol SASL_SSL needs sasl_mechanism (SCRAM-SHA-512 or AWS_MSK_IAM)"
+                    .into(),
+            ),
+            (p @ ("PLAINTEXT" | "SSL"), Some(m)) => Err(format!(
+                "broker map: sasl_mechanism {m} does not go with security_protocol {p}"
+            )),
+            ("SASL_SSL", Some(m)) => Err(format!("broker map: unknown sasl_mechanism {m}")),
+            (p, _) => Err(format!("broker map: unknown security_protocol {p}")),
+        }
     }
 
     /// The bootstrap list: `bootstrap_servers`, or built from the brokers.
@@ -72,7 +110,41 @@ mod tests {
             "b-1.c.kafka.eu-west-1.amazonaws.com:9094,b-2.c.kafka.eu-west-1.amazonaws.com:9094"
         );
         assert_eq!(m.topic.as_deref(), Some("t"));
+        assert_eq!(m.access(), Ok(Access::Tls));
         assert!(BrokerMap::parse(r#"{"bootstrap_servers":""}"#).is_err());
         assert!(BrokerMap::parse("nope").is_err());
+    }
+
+    #[test]
+    fn access_follows_protocol_and_mechanism() {
+        let access = |p: &str, m: Option<&str>| {
+            let mut map = BrokerMap::parse(r#"{"bootstrap_servers":"h:1"}"#).unwrap();
+            map.security_protocol = p.into();
+            map.sasl_mechanism = m.map(Into::into);
+            map.access()
+        };
+        assert_eq!(access("PLAINTEXT", None), Ok(Access::Plaintext));
+        assert_eq!(access("ssl", None), Ok(Access::Tls));
+        assert_eq!(
+            access("SASL_SSL", Some("SCRAM-SHA-512")),
+            Ok(Access::Scram512)
+        );
+        assert_eq!(access("SASL_SSL", Some("aws_msk_iam")), Ok(Access::MskIam));
+        for (p, m, needle) in [
+            ("SASL_SSL", None, "needs sasl_mechanism"),
+            ("SASL_SSL", Some("PLAIN"), "unknown sasl_mechanism PLAIN"),
+            ("SSL", Some("AWS_MSK_IAM"), "does not go with"),
+            ("SASL_PLAINTEXT", None, "unknown security_protocol"),
+        ] {
+            let e = access(p, m).unwrap_err();
+            assert!(e.contains(needle), "{p} {m:?}: {e}");
+        }
+        // Written without the field when there is no mechanism, as the local stack writes it.
+        let plain =
+            BrokerMap::parse(r#"{"bootstrap_servers":"h:1","security_protocol":"PLAINTEXT"}"#)
+                .unwrap();
+        assert!(!serde_json::to_string(&plain)
+            .unwrap()
+            .contains("sasl_mechanism"));
     }
 }

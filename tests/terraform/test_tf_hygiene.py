@@ -77,7 +77,7 @@ CONSUMER_ENV = {
     "DEAD_LETTER_QUEUE_URL",
     "SCHEMA_CACHE_CAPACITY",
 }
-BROKER_MAP_KEYS = {"bootstrap_servers", "security_protocol", "topic", "brokers"}
+BROKER_MAP_KEYS = {"bootstrap_servers", "security_protocol", "sasl_mechanism", "topic", "brokers"}
 BROKER_KEYS = {"broker_id", "endpoint_url", "broker_port", "service_name"}
 
 

@@ -167,8 +167,10 @@ def test_broker_map_key_lets_the_consumer_account_decrypt_only_through_secrets_m
 def test_broker_map_has_the_contract_shape():
     config = producer()
     broker_map = config.locals["broker_map"]
-    assert set(broker_map) == {"bootstrap_servers", "security_protocol", "topic", "brokers"}
+    assert set(broker_map) == {"bootstrap_servers", "security_protocol", "sasl_mechanism", "topic", "brokers"}
     assert broker_map["security_protocol"] == "SASL_SSL"
+    # The consumer-facing listener the endpoints front is SCRAM's (port 9096), not IAM's.
+    assert broker_map["sasl_mechanism"] == "SCRAM-SHA-512"
     assert broker_map["topic"] == "${var.topic}"
     assert broker_map["brokers"] == "${local.brokers}"
     entry = config.locals["brokers"]

@@ -7,6 +7,7 @@ locals {
     bootstrap_servers = join(",", [for b in local.brokers : "${b.endpoint_url}:${b.broker_port}"])
     # SCRAM-SHA-512 over TLS on the consumer-facing listener.
     security_protocol = "SASL_SSL"
+    sasl_mechanism    = "SCRAM-SHA-512"
     topic             = var.topic
     brokers           = local.brokers
   }
