@@ -21,6 +21,67 @@ pub struct DeadLetter {
     /// Base64, as the event source delivered it.
     pub value: Option<String>,
     pub headers: Vec<std::collections::HashMap<String, Vec<i8>>>,
+    /// Set when key, value and headers were left out to fit the queue's message limit: the
+    /// record stays readable in Kafka at its topic, partition and offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<String>,
+}
+
+/// The largest dead-letter message, and SendMessageBatch request, sent: SQS's classic limit, which
+/// every queue takes (Terraform and the local stack set it on the queue).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+impl DeadLetter {
+    /// The queue message: the letter as JSON or, when that exceeds `limit`, the letter without
+    /// its raw key, value and headers, saying so in `omitted`. A poison record too large for the
+    /// queue must not fail the batch again and again: that would block its partition.
+    pub fn message(&self, limit: usize) -> String {
+        let full = serde_json::to_string(self).expect("dead letters serialise");
+        if full.len() <= limit {
+            return full;
+        }
+        let mut reason = self.reason.clone();
+        if reason.len() > 1024 {
+            let mut end = 1024;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+            reason.push('…');
+        }
+        let slim = DeadLetter {
+            reason,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            omitted: Some(format!(
+                "key, value and headers left out: the letter would be {} bytes, over the queue's \
+                 {limit}; read the record from Kafka at its topic, partition and offset",
+                full.len()
+            )),
+            ..self.clone()
+        };
+        serde_json::to_string(&slim).expect("dead letters serialise")
+    }
+}
+
+/// Groups messages into SendMessageBatch calls: at most 10 each and `limit` bytes in all.
+pub fn batches(messages: Vec<String>, limit: usize) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut size = 0;
+    for m in messages {
+        match out.last_mut() {
+            Some(b) if b.len() < 10 && size + m.len() <= limit => {
+                size += m.len();
+                b.push(m);
+            }
+            _ => {
+                size = m.len();
+                out.push(vec![m]);
+            }
+        }
+    }
+    out
 }
 
 /// Dead letters could not be sent; the batch must be retried.
@@ -35,7 +96,8 @@ pub trait DeadLetterSink: Send + Sync {
     ) -> impl Future<Output = Result<(), DeadLetterError>> + Send;
 }
 
-/// An SQS queue (SendMessageBatch, 10 per call, failed entries retried once more).
+/// An SQS queue (SendMessageBatch of up to 10 messages and [`MAX_MESSAGE_BYTES`], failed
+/// entries retried twice more).
 #[derive(Debug, Clone)]
 pub struct SqsDeadLetters {
     pub client: aws_sdk_sqs::Client,
@@ -44,16 +106,15 @@ pub struct SqsDeadLetters {
 
 impl DeadLetterSink for SqsDeadLetters {
     async fn send_all(&self, letters: Vec<DeadLetter>) -> Result<(), DeadLetterError> {
-        for chunk in letters.chunks(10) {
-            let mut pending: Vec<(String, String)> = chunk
-                .iter()
+        let messages = letters
+            .iter()
+            .map(|l| l.message(MAX_MESSAGE_BYTES))
+            .collect();
+        for batch in batches(messages, MAX_MESSAGE_BYTES) {
+            let mut pending: Vec<(String, String)> = batch
+                .into_iter()
                 .enumerate()
-                .map(|(i, l)| {
-                    (
-                        format!("r{i}"),
-                        serde_json::to_string(l).expect("dead letters serialise"),
-                    )
-                })
+                .map(|(i, body)| (format!("r{i}"), body))
                 .collect();
             for attempt in 0..3 {
                 let entries = pending
@@ -106,5 +167,68 @@ impl DeadLetterSink for MemoryDeadLetters {
         }
         self.letters.lock().unwrap().extend(letters);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(value_bytes: usize) -> DeadLetter {
+        DeadLetter {
+            reason: "not Glue framing: too short".into(),
+            topic: "t".into(),
+            partition: 1,
+            offset: 7,
+            timestamp: 5,
+            key: Some("a2V5".into()),
+            value: Some("A".repeat(value_bytes)),
+            headers: vec![[("h".to_string(), vec![104i8])].into()],
+            omitted: None,
+        }
+    }
+
+    #[test]
+    fn letters_too_large_for_the_queue_keep_their_coordinates_and_reason() {
+        let small = letter(100);
+        let m: DeadLetter = serde_json::from_str(&small.message(MAX_MESSAGE_BYTES)).unwrap();
+        assert_eq!(m, small, "a letter that fits is sent whole");
+
+        let big = letter(MAX_MESSAGE_BYTES);
+        let text = big.message(MAX_MESSAGE_BYTES);
+        assert!(text.len() < 1024, "{}", text.len());
+        let m: DeadLetter = serde_json::from_str(&text).unwrap();
+        assert_eq!((m.value, m.key), (None, None));
+        assert!(m.headers.is_empty());
+        assert_eq!((m.topic.as_str(), m.partition, m.offset), ("t", 1, 7));
+        assert_eq!(m.reason, big.reason);
+        assert!(m.omitted.unwrap().contains("read the record from Kafka"));
+
+        let mut long_reason = letter(MAX_MESSAGE_BYTES);
+        long_reason.reason = "é".repeat(MAX_MESSAGE_BYTES);
+        let text = long_reason.message(MAX_MESSAGE_BYTES);
+        assert!(text.len() < 4096, "{}", text.len());
+    }
+
+    #[test]
+    fn batches_hold_ten_messages_and_the_byte_limit_at_most() {
+        let m = |n: usize| "x".repeat(n);
+        let sizes = |b: &Vec<Vec<String>>| -> Vec<Vec<usize>> {
+            b.iter()
+                .map(|b| b.iter().map(String::len).collect())
+                .collect()
+        };
+        assert_eq!(
+            sizes(&batches((0..23).map(|_| m(1)).collect(), 100))
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [10, 10, 3]
+        );
+        assert_eq!(
+            sizes(&batches(vec![m(60), m(30), m(20), m(100), m(1)], 100)),
+            [vec![60, 30], vec![20], vec![100], vec![1]]
+        );
+        assert!(batches(Vec::new(), 100).is_empty());
     }
 }

@@ -310,6 +310,7 @@ fn dead_letter(r: &KafkaRecord, reason: String) -> DeadLetter {
         key: r.key.clone(),
         value: r.value.clone(),
         headers: r.headers.clone(),
+        omitted: None,
     }
 }
 

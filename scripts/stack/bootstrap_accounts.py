@@ -200,7 +200,9 @@ def bootstrap_consumer(consumer: Account, cfg: dict) -> dict:
     env["READINGS_TABLE_ARN"] = table["TableArn"]
 
     sqs = consumer.client("sqs")
-    queue_url = sqs.create_queue(QueueName=cfg["DEAD_LETTER_QUEUE_NAME"])["QueueUrl"]
+    # 256 KiB, as Terraform sets it: the consumer keeps its dead letters within that.
+    queue_url = sqs.create_queue(QueueName=cfg["DEAD_LETTER_QUEUE_NAME"],
+                                 Attributes={"MaximumMessageSize": "262144"})["QueueUrl"]
     env["DEAD_LETTER_QUEUE_URL"] = queue_url
     env["DEAD_LETTER_QUEUE_ARN"] = sqs.get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

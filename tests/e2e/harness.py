@@ -325,8 +325,10 @@ def create_readings_table(stack: Stack, table: str) -> str:
 
 
 def create_queue(stack: Stack, name: str) -> str:
-    """A queue in the consumer account; returns its URL."""
-    return stack.client("sqs", "consumer_admin").create_queue(QueueName=name)["QueueUrl"]
+    """A queue in the consumer account, with the 256 KiB message limit of the deployed one;
+    returns its URL."""
+    return stack.client("sqs", "consumer_admin").create_queue(
+        QueueName=name, Attributes={"MaximumMessageSize": "262144"})["QueueUrl"]
 
 
 def create_topic(stack: Stack, topic: str, partitions: int = 3, timeout: float = 60) -> str:

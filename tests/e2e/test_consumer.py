@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import time
 import uuid
@@ -403,10 +404,12 @@ def test_corrupt_records_are_dead_lettered_with_reason_and_coordinates(lane):
         "unknown-version": (glue_frame(body(10), uuid.uuid4()), "not found"),
         "truncated-body": (glue_frame(body(11), vid)[:-3], "corrupt body"),
         "broken-zlib": (bytes([3, 5]) + vid.bytes + b"\x78\x9cnot deflate", "zlib"),
+        # 300 KB of noise: 400 KB in base64, more than the queue takes in one message.
+        "huge": (b"\x00" + os.urandom(300_000), "not Glue framing"),
     }
     mixed = [("good", good[0]), ("raw", None), ("good", good[1]), ("unknown-version", None),
              ("good", good[2]), ("truncated-body", None), ("good", good[3]), ("broken-zlib", None),
-             ("good", good[4])]
+             ("huge", None), ("good", good[4])]
     sent = send_raw(lane, [(f"{label}-{n}", frame if frame is not None else poison[label][0])
                            for n, (label, frame) in enumerate(mixed)])
     # Readings the producer accepts but DynamoDB would refuse in a BatchWriteItem call (and so
@@ -438,6 +441,11 @@ def test_corrupt_records_are_dead_lettered_with_reason_and_coordinates(lane):
         letter = by_coordinates[(partition, offset)]
         assert poison[kind][1] in letter["reason"], (kind, letter["reason"])
         assert letter["topic"] == lane.topic
+        if kind == "huge":
+            assert (letter["value"], letter["key"], letter["headers"]) == (None, None, []), sorted(letter)
+            assert "read the record from Kafka" in letter["omitted"]
+            continue
+        assert "omitted" not in letter
         assert base64.b64decode(letter["value"]) == value
         assert base64.b64decode(letter["key"]) == f"py-{label.rsplit('-', 1)[1]}".encode()
         assert letter["headers"] == [{"source": list(b"test")}]

@@ -199,6 +199,12 @@ def test_dead_letter_queue_is_encrypted_with_the_cmk():
     assert queue["message_retention_seconds"] == "${var.dlq_message_retention_seconds}"
 
 
+def test_dead_letter_queue_takes_the_messages_the_consumer_sends():
+    # sensor-consumer's dlq::MAX_MESSAGE_BYTES: letters and batches stay within it.
+    queue = consumer().resource("aws_sqs_queue", "dead_letter")
+    assert queue["max_message_size"] == 262144
+
+
 def test_scram_secret_is_encrypted_and_write_only():
     config = consumer()
     assert config.resource("aws_secretsmanager_secret", "kafka_scram")["kms_key_id"] == "${aws_kms_key.this.arn}"

@@ -32,8 +32,11 @@ resource "aws_dynamodb_table" "readings" {
 # Poison records (sent by the function with the raw record, its coordinates and the reason) and
 # the event source mapping's on-failure records (batches it gave up on).
 resource "aws_sqs_queue" "dead_letter" {
-  name                              = "${local.name}-dead-letter"
-  message_retention_seconds         = var.dlq_message_retention_seconds
+  name                      = "${local.name}-dead-letter"
+  message_retention_seconds = var.dlq_message_retention_seconds
+  # The consumer keeps every dead letter within 256 KiB (a larger record's raw value is left out;
+  # Kafka still holds it at the letter's coordinates).
+  max_message_size                  = 262144
   kms_master_key_id                 = aws_kms_key.this.arn
   kms_data_key_reuse_period_seconds = 300
 
