@@ -34,10 +34,10 @@ export PATH="$VENV/bin:$PATH"
 # The producer talks TLS to MSK: OpenSSL is built into the binary (self-contained zip). The zips go
 # to target/lambda in the checkout, where Terraform looks, even when CARGO_TARGET_DIR points
 # elsewhere.
-for pkg_bin in sensor-producer:producer sensor-consumer:consumer; do
-  cargo lambda build --release --output-format zip --x86-64 --lambda-dir target/lambda \
-    -p "${pkg_bin%%:*}" --bin "${pkg_bin##*:}" --features vendored-tls
-done
+cargo lambda build --release --output-format zip --x86-64 -p sensor-producer --bin producer \
+  --features vendored-tls --lambda-dir target/lambda
+cargo lambda build --release --output-format zip --x86-64 -p sensor-consumer --bin consumer \
+  --features vendored-tls --lambda-dir target/lambda
 
 for zip in target/lambda/producer/bootstrap.zip target/lambda/consumer/bootstrap.zip; do
   if [ ! -s "$zip" ]; then

@@ -550,35 +550,36 @@ pub fn attribute_from_json(v: &Value) -> Result<AttributeValue, String> {
     })
 }
 
-/// Approximate stored size of an item by DynamoDB's rules (names plus values).
-pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
-}
-
-/// Stored size of one attribute value.
-pub fn value_size(v: &AttributeValue) -> usize {
-    match v {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => number_size(n.len()),
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
-        AttributeValue::M(m) => {
-            3 + m
-                .iter()
-                .map(|(k, x)| 1 + k.len() + value_size(x))
-                .sum::<usize>()
-        }
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use sensor_shared::CompiledSchema;
 
     const RESERVED: &[&str] = &["_mine"];
+
+    /// Stored size of an item by DynamoDB's rules (names plus values), from its attributes: what
+    /// the writer adds up on the way must agree with it.
+    fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+        item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+    }
+
+    /// Stored size of one attribute value.
+    fn value_size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => number_size(n.len()),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, x)| 1 + k.len() + value_size(x))
+                    .sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
 
     fn write(def: &str, event: serde_json::Value) -> Result<Written, String> {
         let s = CompiledSchema::parse(def).unwrap();

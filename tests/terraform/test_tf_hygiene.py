@@ -125,6 +125,6 @@ def test_build_script_builds_the_zips_where_terraform_expects_them():
     for binary in ("producer", "consumer"):
         assert re.search(
             rf"cargo lambda build --release --output-format zip --x86-64 -p sensor-{binary} "
-            rf"--bin {binary}\b", script
+            rf"--bin {binary} \\\n  --features vendored-tls --lambda-dir target/lambda\n", script
         ), binary
         assert f"target/lambda/{binary}/bootstrap.zip" in script
