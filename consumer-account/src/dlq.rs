@@ -36,7 +36,7 @@ impl DeadLetter {
     /// its raw key, value and headers, saying so in `omitted`. A poison record too large for the
     /// queue must not fail the batch again and again: that would block its partition.
     pub fn message(&self, limit: usize) -> String {
-        let full = serde_json::to_string(self).expect("dead letters serialise");
+        let full = sqs_safe(serde_json::to_string(self).expect("dead letters serialise"));
         if full.len() <= limit {
             return full;
         }
@@ -61,8 +61,19 @@ impl DeadLetter {
             )),
             ..self.clone()
         };
-        serde_json::to_string(&slim).expect("dead letters serialise")
+        sqs_safe(serde_json::to_string(&slim).expect("dead letters serialise"))
     }
+}
+
+/// SQS refuses U+FFFE and U+FFFF in a message body, which serde_json leaves as they are (it
+/// escapes the control characters SQS refuses too). They can only stand inside JSON strings,
+/// where their `\u` escapes mean the same.
+fn sqs_safe(json: String) -> String {
+    if !json.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return json;
+    }
+    json.replace('\u{FFFE}', "\\ufffe")
+        .replace('\u{FFFF}', "\\uffff")
 }
 
 /// Groups messages into SendMessageBatch calls: at most 10 each and `limit` bytes in all.
@@ -208,6 +219,17 @@ mod tests {
         long_reason.reason = "é".repeat(MAX_MESSAGE_BYTES);
         let text = long_reason.message(MAX_MESSAGE_BYTES);
         assert!(text.len() < 4096, "{}", text.len());
+    }
+
+    #[test]
+    fn messages_hold_only_characters_sqs_takes() {
+        let mut l = letter(10);
+        l.reason = "map key \"a\u{FFFF}\u{FFFE}\u{1}\" appears twice".into();
+        let text = l.message(MAX_MESSAGE_BYTES);
+        let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+        assert!(text.chars().all(allowed), "{text:?}");
+        let back: DeadLetter = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, l, "the escapes mean the same");
     }
 
     #[test]

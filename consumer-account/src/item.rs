@@ -4,7 +4,7 @@
 //! string → S, long/double → N, boolean → BOOL, null → omitted in records and maps (NULL in
 //! lists), record and map → M, array → L, bytes → B (base64 in the JSON).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use aws_sdk_dynamodb::primitives::Blob;
@@ -111,8 +111,10 @@ pub struct ItemWriter {
     device_id: Option<Range<usize>>,
     device_id_len: usize,
     timestamp: Option<Range<usize>>,
-    /// Keys of the Avro maps being written, to refuse one a map repeats.
-    map_keys: Vec<String>,
+    /// Keys of the Avro maps being written, one set per open map (kept for reuse), to refuse a
+    /// key a map repeats.
+    map_keys: Vec<HashSet<String>>,
+    maps_open: usize,
     reserved: &'static [&'static str],
     error: Option<String>,
 }
@@ -121,7 +123,7 @@ pub struct ItemWriter {
 enum Level {
     Top,
     Record,
-    Map { keys_from: usize },
+    Map,
     List,
 }
 
@@ -157,7 +159,7 @@ impl ItemWriter {
     pub fn start(&mut self) {
         self.buf.clear();
         self.stack.clear();
-        self.map_keys.clear();
+        self.maps_open = 0;
         self.size = 0;
         self.top_key = TopKey::Other;
         self.device_id = None;
@@ -183,6 +185,13 @@ impl ItemWriter {
         self.buf.push(b':');
         self.key_size = name.len();
         self.top_key = TopKey::Other;
+    }
+
+    /// Marks the record as one that cannot be an item (the first reason stays).
+    fn fail(&mut self, why: impl FnOnce() -> String) {
+        if self.error.is_none() {
+            self.error = Some(why());
+        }
     }
 
     /// The item written since [`start`](Self::start), or why the record cannot be one.
@@ -237,7 +246,7 @@ impl ItemWriter {
         write(&mut self.buf);
         let end = self.buf.len();
         self.buf.extend_from_slice(br#""}"#);
-        self.size += number_size(end - start);
+        self.size += number_size(&self.buf[start..end]);
         if self.at_top() && self.top_key == TopKey::Timestamp {
             self.timestamp = Some(start..end);
         }
@@ -245,6 +254,10 @@ impl ItemWriter {
 
     fn open(&mut self, text: &[u8], level: Level) {
         self.entry();
+        // The top level is not nested; DynamoDB takes 32 levels below it.
+        if self.stack.len() > MAX_NESTING {
+            self.fail(|| format!("nested deeper than DynamoDB's {MAX_NESTING} levels"));
+        }
         if self.stack.is_empty() {
             self.buf.push(b'{');
             self.stack.push(Level::Top);
@@ -259,7 +272,7 @@ impl ItemWriter {
         // The top level stays open for the attributes added after the record; `finish` closes it.
         match self.stack.last() {
             None | Some(Level::Top) => return,
-            Some(&Level::Map { keys_from }) => self.map_keys.truncate(keys_from),
+            Some(Level::Map) => self.maps_open -= 1,
             Some(_) => {}
         }
         self.stack.pop();
@@ -342,8 +355,12 @@ impl Visitor for ItemWriter {
     }
 
     fn begin_map(&mut self) {
-        let keys_from = self.map_keys.len();
-        self.open(br#"{"M":{"#, Level::Map { keys_from });
+        if self.map_keys.len() == self.maps_open {
+            self.map_keys.push(HashSet::new());
+        }
+        self.map_keys[self.maps_open].clear();
+        self.maps_open += 1;
+        self.open(br#"{"M":{"#, Level::Map);
     }
 
     fn end_map(&mut self) {
@@ -360,23 +377,23 @@ impl Visitor for ItemWriter {
                     KEY_TIMESTAMP => TopKey::Timestamp,
                     _ => TopKey::Other,
                 };
-                if key.starts_with('_') && self.reserved.contains(&key) && self.error.is_none() {
-                    self.error = Some(format!(
-                        "field `{key}` is reserved for the attributes the consumer adds"
-                    ));
+                if self.reserved.contains(&key) {
+                    self.fail(|| {
+                        format!("field `{key}` is reserved for the attributes the consumer adds")
+                    });
                 }
             }
-            Some(Level::Map { keys_from }) => {
+            Some(Level::Map) => {
                 self.key_size = 1 + key.len();
-                if self.map_keys[*keys_from..].iter().any(|k| k == key) {
-                    if self.error.is_none() {
-                        self.error = Some(format!("map key `{key}` appears twice"));
-                    }
-                } else {
-                    self.map_keys.push(key.to_owned());
+                if !self.map_keys[self.maps_open - 1].insert(key.to_owned()) {
+                    // The key is data: quoted with escapes, and cut short.
+                    self.fail(|| format!("map key {:?} appears twice", short(key)));
                 }
             }
             _ => self.key_size = 1 + key.len(),
+        }
+        if key.is_empty() {
+            self.fail(|| "an attribute name is empty, which DynamoDB refuses".into());
         }
         self.sep();
         push_json_str(&mut self.buf, key);
@@ -384,9 +401,18 @@ impl Visitor for ItemWriter {
     }
 }
 
-/// DynamoDB's size of a number: about one byte per two significant digits, plus one.
-fn number_size(text_len: usize) -> usize {
-    text_len.div_ceil(2) + 1
+/// DynamoDB's nesting limit for maps and lists.
+pub const MAX_NESTING: usize = 32;
+
+/// DynamoDB's size of a number: about one byte per two significant digits, plus one, plus one
+/// for a sign (from the text, which never undercounts the digits).
+fn number_size(text: &[u8]) -> usize {
+    text.len().div_ceil(2) + 1 + usize::from(text.first() == Some(&b'-'))
+}
+
+/// At most 64 characters of `s`.
+fn short(s: &str) -> &str {
+    s.char_indices().nth(64).map_or(s, |(i, _)| &s[..i])
 }
 
 /// The shortest text that reads back as the same double (exponent notation for very large and
@@ -567,7 +593,7 @@ mod tests {
     fn value_size(v: &AttributeValue) -> usize {
         match v {
             AttributeValue::S(s) => s.len(),
-            AttributeValue::N(n) => number_size(n.len()),
+            AttributeValue::N(n) => number_size(n.as_bytes()),
             AttributeValue::B(b) => b.as_ref().len(),
             AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
             AttributeValue::L(l) => 3 + l.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
@@ -707,7 +733,52 @@ mod tests {
         w.start();
         s.visit(&body, &mut w).unwrap();
         let e = w.finish().unwrap_err();
-        assert!(e.contains("map key `k` appears twice"), "{e}");
+        assert!(e.contains(r#"map key "k" appears twice"#), "{e}");
+        // Empty attribute names, at the top or in a map.
+        let empty = r#"{"type":"record","name":"R","fields":[{"name":"deviceId","type":"string"},
+            {"name":"timestamp","type":"long"},{"name":"e","type":"long","jsonKey":""}]}"#;
+        let e = write(
+            empty,
+            serde_json::json!({"deviceId": "d", "timestamp": 1, "": 2}),
+        )
+        .unwrap_err();
+        assert!(e.contains("attribute name is empty"), "{e}");
+        let e = write(
+            map,
+            serde_json::json!({"deviceId": "d", "timestamp": 1, "m": {"": 1}}),
+        )
+        .unwrap_err();
+        assert!(e.contains("attribute name is empty"), "{e}");
+    }
+
+    #[test]
+    fn nesting_stops_at_dynamodbs_32_levels() {
+        let nested = |levels: usize| {
+            let mut ty = r#""long""#.to_string();
+            let mut value = serde_json::json!(1);
+            for _ in 0..levels {
+                ty = format!(r#"{{"type":"array","items":{ty}}}"#);
+                value = serde_json::json!([value]);
+            }
+            let def = format!(
+                r#"{{"type":"record","name":"R","fields":[{{"name":"deviceId","type":"string"}},
+                {{"name":"timestamp","type":"long"}},{{"name":"a","type":{ty}}}]}}"#
+            );
+            write(
+                &def,
+                serde_json::json!({"deviceId": "d", "timestamp": 1, "a": value}),
+            )
+        };
+        let item = nested(MAX_NESTING).unwrap().item.attributes().unwrap();
+        let mut depth = 0;
+        let mut v = &item["a"];
+        while let AttributeValue::L(l) = v {
+            depth += 1;
+            v = &l[0];
+        }
+        assert_eq!((depth, v), (MAX_NESTING, &AttributeValue::N("1".into())));
+        let e = nested(MAX_NESTING + 1).unwrap_err();
+        assert!(e.contains("nested deeper than DynamoDB's 32 levels"), "{e}");
     }
 
     #[test]

@@ -473,17 +473,17 @@ fn encodes_empty(t: &Type) -> bool {
     }
 }
 
-fn check_count(n: i64, item: &Type, r: &Reader<'_>) -> Result<(), DecodeError> {
-    let cap = if encodes_empty(item) {
-        MAX_EMPTY_ITEMS
-    } else {
-        r.remaining() as i64
-    };
-    if n > cap {
-        Err(DecodeError::TooManyItems(n))
-    } else {
-        Ok(())
+/// A block of `block` items, `total` with the blocks before it: items that take bytes cannot
+/// outnumber the bytes left; empty ones are capped in all.
+fn check_count(block: i64, total: i64, item: &Type, r: &Reader<'_>) -> Result<(), DecodeError> {
+    if encodes_empty(item) {
+        if total > MAX_EMPTY_ITEMS {
+            return Err(DecodeError::TooManyItems(total));
+        }
+    } else if block > r.remaining() as i64 {
+        return Err(DecodeError::TooManyItems(block));
     }
+    Ok(())
 }
 
 fn decode_record<V: Visitor>(
@@ -546,7 +546,7 @@ fn decode_value<V: Visitor>(t: &Type, r: &mut Reader<'_>, v: &mut V) -> Result<(
                     break;
                 }
                 total = total.saturating_add(n);
-                check_count(total, item, r)?;
+                check_count(n, total, item, r)?;
                 for _ in 0..n {
                     decode_value(item, r, v)?;
                 }
@@ -555,16 +555,14 @@ fn decode_value<V: Visitor>(t: &Type, r: &mut Reader<'_>, v: &mut V) -> Result<(
         }
         Type::Map(values) => {
             v.begin_map();
-            let mut total = 0i64;
             loop {
                 let n = r.block_count()?;
                 if n == 0 {
                     break;
                 }
-                total = total.saturating_add(n);
                 // Every entry holds at least its key's length byte.
-                if total > r.remaining() as i64 {
-                    return Err(DecodeError::TooManyItems(total));
+                if n > r.remaining() as i64 {
+                    return Err(DecodeError::TooManyItems(n));
                 }
                 for _ in 0..n {
                     let k = r.bytes()?;
@@ -637,6 +635,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(opt.decode(&[0x04]), Err(DecodeError::BadUnionIndex(2)));
+        // Arrays and maps written in several blocks (as blocking encoders write them), one with
+        // a negative count followed by its byte size.
+        let blocks = CompiledSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"map","values":"long"}},
+            {"name":"a","type":{"type":"array","items":"long"}}]}"#,
+        )
+        .unwrap();
+        // By the second array block, more items have come than bytes are left: only each
+        // block's own count is checked against the bytes.
+        let body = [
+            0x02, 0x02, b'x', 0x0c, // map block of 1: x → 6
+            0x02, 0x02, b'y', 0x0e, // map block of 1: y → 7
+            0x00, // end of the map
+            0x06, 0x02, 0x04, 0x06, // array block of 3: 1, 2, 3
+            0x03, 0x04, 0x08, 0x0a, // block of -2 (2 items, 2 bytes): 4, 5
+            0x00, // end of the array
+        ];
+        assert_eq!(
+            blocks.decode(&body).unwrap(),
+            json!({"a": [1, 2, 3, 4, 5], "m": {"x": 6, "y": 7}})
+        );
         // A billion null items in a few bytes is refused, not allocated.
         assert!(matches!(
             opt.decode(&[0x02, 0x80, 0xa8, 0xd6, 0xb9, 0x07, 0x00]),
