@@ -248,7 +248,8 @@ def test_consumer_killed_mid_batch(run):
     for threshold in (250, 1000):
         assert wait_until(lambda: count_items(run.stack) >= threshold, 120, interval=0.2), \
             f"fewer than {threshold} items"
-        pids = function_process_pids(consumer)
+        # The process `cargo lambda watch` runs may be between starts; wait for it.
+        pids = wait_until(lambda: function_process_pids(consumer), 30, interval=0.1)
         assert pids, "no consumer function process to kill"
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
