@@ -125,33 +125,29 @@ async fn sends_the_items_json_and_retries_what_comes_back_unprocessed() {
     }
 }
 
-#[tokio::test]
-async fn refusals_and_outages_are_told_apart() {
-    let (url, _) = endpoint(vec![(
-        400,
-        json!({"__type": "com.amazonaws.dynamodb.v20120810#ValidationException", "message": "bad item"}),
-    )])
-    .await;
+/// One write of one item against an endpoint that always answers 400 with this error.
+async fn write_against(error: &str, message: &str) -> (StoreError, Vec<Seen>) {
+    let body =
+        json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{error}"), "message": message});
+    let (url, seen) = endpoint(vec![(400, body)]).await;
     let e = store(&url)
         .batch_write(vec![item("d", 1)])
         .await
         .unwrap_err();
+    let seen = seen.lock().unwrap().clone();
+    (e, seen)
+}
+
+#[tokio::test]
+async fn refusals_and_outages_are_told_apart() {
+    let (e, _) = write_against("ValidationException", "bad item").await;
     assert!(
         matches!(&e, StoreError::Refused(m) if m.contains("bad item")),
         "{e:?}"
     );
 
-    let (url, seen) = endpoint(vec![(
-        400,
-        json!({"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException", "message": "slow down"}),
-    )])
-    .await;
-    let e = store(&url)
-        .batch_write(vec![item("d", 1)])
-        .await
-        .unwrap_err();
+    let (e, seen) = write_against("ProvisionedThroughputExceededException", "slow down").await;
     assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
-    let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2, "the SDK retried the throttled call");
     assert_eq!(seen[0].body, seen[1].body, "with the same body");
 }
