@@ -108,6 +108,9 @@ pub struct ItemWriter {
     key_start: usize,
     key_size: usize,
     top_key: TopKey,
+    /// The last key, when it is a reserved top-level name: refused if a value follows (a null
+    /// leaves nothing to refuse).
+    key_reserved: Option<&'static str>,
     device_id: Option<Range<usize>>,
     device_id_len: usize,
     timestamp: Option<Range<usize>>,
@@ -165,6 +168,7 @@ impl ItemWriter {
         self.device_id = None;
         self.timestamp = None;
         self.error = None;
+        self.key_reserved = None;
     }
 
     /// Adds a string attribute at the top level, after the record.
@@ -184,6 +188,7 @@ impl ItemWriter {
         push_json_str(&mut self.buf, name);
         self.buf.push(b':');
         self.key_size = name.len();
+        self.key_reserved = None;
         self.top_key = TopKey::Other;
     }
 
@@ -230,7 +235,14 @@ impl ItemWriter {
                 self.sep();
                 self.size += 1;
             }
-            Some(_) => self.size += self.key_size,
+            Some(_) => {
+                if let Some(name) = self.key_reserved.take() {
+                    self.fail(|| {
+                        format!("field `{name}` is reserved for the attributes the consumer adds")
+                    });
+                }
+                self.size += self.key_size;
+            }
             None => {}
         }
     }
@@ -377,11 +389,7 @@ impl Visitor for ItemWriter {
                     KEY_TIMESTAMP => TopKey::Timestamp,
                     _ => TopKey::Other,
                 };
-                if self.reserved.contains(&key) {
-                    self.fail(|| {
-                        format!("field `{key}` is reserved for the attributes the consumer adds")
-                    });
-                }
+                self.key_reserved = self.reserved.iter().copied().find(|r| *r == key);
             }
             Some(Level::Map) => {
                 self.key_size = 1 + key.len();
@@ -429,7 +437,7 @@ fn push_double(buf: &mut Vec<u8>, v: f64) {
 }
 
 /// Appends `s` as a JSON string, quotes included.
-fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_json_str(buf: &mut Vec<u8>, s: &str) {
     // Without an early exit, so that the check runs over whole vectors.
     let plain = !s.bytes().fold(false, |bad, b| {
         bad | (b < 0x20) | (b == b'"') | (b == b'\\')

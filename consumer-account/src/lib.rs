@@ -450,4 +450,39 @@ mod tests {
         let item = decode(json!({"deviceId": "d", "timestamp": 1, "t": 1e300})).unwrap();
         assert!(!item.contains_key("t"), "{item:?}");
     }
+
+    #[test]
+    fn items_over_400_kb_and_reserved_names_are_poison() {
+        let def = r#"{"type":"record","name":"R","fields":[{"name":"deviceId","type":"string"},
+            {"name":"timestamp","type":"long"},{"name":"note","type":"string"},
+            {"name":"_kafkaOffset","type":["null","long"],"default":null}]}"#;
+        let id = Uuid::from_u128(8);
+        let schema = CompiledSchema::parse(def).unwrap();
+        let schemas = BatchSchemas::from([(id, Ok(Arc::new(schema.clone())))]);
+        let mut writer = ItemWriter::new(RESERVED_ATTRIBUTES);
+        let mut decode = |event: serde_json::Value| {
+            let frame = wire::encode(
+                &id,
+                Compression::None,
+                &schema.encode_to_vec(&event).unwrap(),
+            );
+            let at = Coordinates {
+                topic: "t",
+                partition: 0,
+                offset: 1,
+            };
+            decode_item(&frame, 1 << 20, &schemas, at, &mut writer)
+        };
+        let fits = decode(
+            json!({"deviceId": "d", "timestamp": 1, "note": "x".repeat(MAX_ITEM_BYTES - 200)}),
+        );
+        assert!(fits.is_ok(), "{fits:?}");
+        let e =
+            decode(json!({"deviceId": "d", "timestamp": 1, "note": "x".repeat(MAX_ITEM_BYTES)}))
+                .unwrap_err();
+        assert!(e.contains("409600-byte item limit"), "{e}");
+        let e = decode(json!({"deviceId": "d", "timestamp": 1, "note": "", "_kafkaOffset": 3}))
+            .unwrap_err();
+        assert!(e.contains("`_kafkaOffset` is reserved"), "{e}");
+    }
 }

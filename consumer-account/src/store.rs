@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use thiserror::Error;
 
-use crate::item::Item;
+use crate::item::{Item, KEY_DEVICE, KEY_TIMESTAMP};
 
 /// DynamoDB's limit on requests in one BatchWriteItem.
 pub const MAX_BATCH_WRITE: usize = 25;
@@ -94,7 +94,6 @@ pub async fn write_all<W: BatchWriter>(
         while let Some(r) = calls.next().await {
             left.extend(r?);
         }
-        drop(calls);
         if left.is_empty() {
             break;
         }
@@ -133,7 +132,7 @@ pub fn request_body(table: &str, items: &[Item]) -> Vec<u8> {
         .sum::<usize>();
     let mut body = Vec::with_capacity(len + table.len() + 40);
     body.extend_from_slice(br#"{"RequestItems":{"#);
-    serde_json::to_writer(&mut body, table).expect("writing to a Vec cannot fail");
+    crate::item::push_json_str(&mut body, table);
     body.extend_from_slice(b":[");
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -219,7 +218,7 @@ pub type Attributes = std::collections::HashMap<String, AttributeValue>;
 
 /// The key of a stored reading: `deviceId` (S) and `timestamp` (N).
 pub fn key_of(item: &Attributes) -> Option<(String, String)> {
-    match (item.get("deviceId"), item.get("timestamp")) {
+    match (item.get(KEY_DEVICE), item.get(KEY_TIMESTAMP)) {
         (Some(AttributeValue::S(d)), Some(AttributeValue::N(t))) => Some((d.clone(), t.clone())),
         _ => None,
     }
