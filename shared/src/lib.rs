@@ -5,12 +5,14 @@ pub mod aws;
 pub mod broker_map;
 pub mod codec;
 pub mod infer;
+pub mod item;
 pub mod registry;
 pub mod schema;
 pub mod wire;
 
 pub use codec::{CompiledSchema, DecodeError, EncodeError, Visitor};
 pub use infer::{infer, InferError, InferOptions, Inferred};
+pub use item::{Coordinates, Item, ItemWriter, Written};
 pub use registry::{RegistryError, SchemaCache, SchemaRegistry, SchemaSource, SchemaVersion};
 pub use schema::{check_compatibility, Compatibility, Incompatible, Record, SchemaError, Type};
 pub use wire::{Compression, Frame, WireError};
