@@ -258,7 +258,13 @@ async fn readings_sharing_device_and_timestamp_are_all_kept() {
     let c = consumer();
     let values: Vec<String> = [1, 2, 1]
         .iter()
-        .map(|t| framed(&c, &reading("000001", 7, json!({"t": t})), Compression::None))
+        .map(|t| {
+            framed(
+                &c,
+                &reading("000001", 7, json!({"t": t})),
+                Compression::None,
+            )
+        })
         .collect();
     let event = event_from("self_managed_event.json", &values);
     let s = c.handle(&event).await.unwrap();
@@ -275,9 +281,20 @@ async fn readings_sharing_device_and_timestamp_are_all_kept() {
 #[tokio::test]
 async fn a_record_listed_twice_is_written_once_and_a_clashing_one_kept_aside() {
     let c = consumer();
-    let one = framed(&c, &reading("000001", 7, json!({"t": 1})), Compression::None);
-    let other = framed(&c, &reading("000001", 7, json!({"t": 2})), Compression::None);
-    let mut event = event_from("self_managed_event.json", &[one.clone(), one, other.clone()]);
+    let one = framed(
+        &c,
+        &reading("000001", 7, json!({"t": 1})),
+        Compression::None,
+    );
+    let other = framed(
+        &c,
+        &reading("000001", 7, json!({"t": 2})),
+        Compression::None,
+    );
+    let mut event = event_from(
+        "self_managed_event.json",
+        &[one.clone(), one, other.clone()],
+    );
     // The same coordinates three times: twice the same record, then a different one.
     for r in event.records.values_mut().flatten() {
         (r.partition, r.offset) = (0, 15);
