@@ -13,8 +13,9 @@ arguments, nested blocks, required flags and attributes. This module
      .venv/provider-schema/ (git-ignored), keyed by the wheel's hash and this extractor's version;
   3. checks every resource and data block of every Terraform directory: unknown type, unknown
      argument or block (also inside `dynamic` blocks), missing required argument or block, and
-     references `aws_x.name.attr` / `data.aws_x.name.attr` (also one level into nested objects) to
-     an undeclared block or an attribute the type does not have.
+     references `aws_x.name`, `aws_x.name.attr` and `data.aws_x.name.attr` (also one level into
+     nested objects, and in depends_on) to an undeclared block or an attribute the type does not
+     have.
 
     python tests/terraform/provider_schema.py            check the repository, exit 1 on a problem
     python tests/terraform/provider_schema.py --build    only make sure the cached map exists
@@ -272,8 +273,8 @@ def load_schema(verbose: bool = True) -> dict:
 
 _OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 _REFERENCE = re.compile(
-    r"(?<![\w.\-])(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z_][\w-]*)(\[[^\[\]]*\])?\.([A-Za-z_]\w*)"
-    r"(?:(\[[^\[\]]*\])?\.([A-Za-z_]\w*))?"
+    r"(?<![\w.\-])(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z_][\w-]*)(?:(\[[^\[\]]*\])?\.([A-Za-z_]\w*)"
+    r"(?:(\[[^\[\]]*\])?\.([A-Za-z_]\w*))?)?"
 )
 
 
@@ -394,8 +395,8 @@ def check_dirs(dirs: list[pathlib.Path], schema: dict | None = None) -> Report:
                         problems.append(Problem(file, shown, f"reference to undeclared {kind} {tf_type}.{name}"))
                         continue
                     node = schema[kind].get(tf_type)
-                    if node is None:
-                        continue  # reported at the block
+                    if node is None or attr is None:
+                        continue  # an unknown type is reported at its block
                     if attr not in node["attrs"]:
                         problems.append(Problem(file, shown, f"{tf_type} has no attribute {attr!r}"))
                         continue
