@@ -111,6 +111,13 @@ SEEDS = [
         "reference to undeclared resource aws_security_group.poller",
     ),
     (
+        "consumer",
+        "esm.tf",
+        "    aws_iam_role_policy.lambda,\n",
+        "    aws_iam_role_policy.lambda,\n    aws_iam_role_policy_attachment.lambda_vpc,\n",
+        "reference to undeclared resource aws_iam_role_policy_attachment.lambda_vpc",
+    ),
+    (
         "producer",
         "glue.tf",
         'resource "aws_glue_registry" "this" {',

@@ -75,8 +75,8 @@ resource "aws_lambda_function" "producer" {
     }
   }
 
-  # JSON records; Lambda drops those below the levels (the function reads them from
-  # AWS_LAMBDA_LOG_LEVEL and AWS_LAMBDA_LOG_FORMAT too).
+  # JSON records: Lambda reads each record's level and keeps only those at or above the
+  # configured levels (the function's own records, and the platform's).
   logging_config {
     log_format            = "JSON"
     log_group             = aws_cloudwatch_log_group.lambda.name
