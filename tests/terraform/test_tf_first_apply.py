@@ -47,6 +47,18 @@ def test_express_brokers_get_no_storage_info():
     assert config.locals["express_brokers"] == '${startswith(var.broker_instance_type, "express.")}'
 
 
+def test_express_brokers_get_no_replication_settings():
+    # Express brokers fix the replication factor and min.insync.replicas.
+    properties = producer().resource("aws_msk_configuration", "this")["server_properties"]
+    compact = re.sub(r"\s+", "", properties)
+    assert re.search(
+        r'local\.express_brokers\?\[\]:\["default\.replication\.factor=\$\{local\.replication_factor\}",'
+        r'"min\.insync\.replicas=\$\{local\.min_insync\}",?\]',
+        compact,
+    ), compact
+    assert compact.count("replication.factor") == 1 and compact.count("min.insync") == 1
+
+
 def test_broker_logs_are_kept_for_both_broker_families():
     # MSK accepts broker logs on Express brokers too (since February 2026).
     logging = block(producer().resource("aws_msk_cluster", "this"), "logging_info")

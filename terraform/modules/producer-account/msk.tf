@@ -58,13 +58,20 @@ resource "aws_msk_configuration" "this" {
   description    = "Broker configuration of ${local.name} (Kafka ${var.kafka_version})"
   kafka_versions = [var.kafka_version]
 
-  server_properties = <<-EOT
-    auto.create.topics.enable=true
-    default.replication.factor=${local.replication_factor}
-    min.insync.replicas=${local.min_insync}
-    num.partitions=${local.broker_count}
-    allow.everyone.if.no.acl.found=${var.kafka_allow_everyone_if_no_acl_found}
-  EOT
+  # Express brokers fix the replication factor (3) and min.insync.replicas (2); only standard
+  # brokers are given them.
+  server_properties = join("\n", concat(
+    ["auto.create.topics.enable=true"],
+    local.express_brokers ? [] : [
+      "default.replication.factor=${local.replication_factor}",
+      "min.insync.replicas=${local.min_insync}",
+    ],
+    [
+      "num.partitions=${local.broker_count}",
+      "allow.everyone.if.no.acl.found=${var.kafka_allow_everyone_if_no_acl_found}",
+      "",
+    ],
+  ))
 
   lifecycle {
     create_before_destroy = true
