@@ -10,7 +10,6 @@ count.
 from __future__ import annotations
 
 import functools
-import pathlib
 import re
 
 import pytest

