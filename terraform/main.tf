@@ -29,6 +29,9 @@ module "producer" {
   kafka_version         = var.kafka_version
   broker_instance_type  = var.broker_instance_type
 
+  kafka_allow_everyone_if_no_acl_found = var.kafka_allow_everyone_if_no_acl_found
+  consumer_group_id                    = module.consumer.consumer_group_id
+
   topic                = var.topic
   registry_name        = var.registry_name
   schema_name          = var.schema_name
@@ -44,11 +47,13 @@ module "producer" {
   kafka_scram_password         = var.kafka_scram_password
   kafka_scram_password_version = var.kafka_scram_password_version
 
-  lambda_zip_path     = local.producer_lambda_zip
-  enable_schedule     = var.enable_producer_schedule
-  schedule_expression = var.producer_schedule_expression
-  log_retention_days  = var.log_retention_days
-  deletion_protection = var.deletion_protection
+  lambda_zip_path              = local.producer_lambda_zip
+  lambda_application_log_level = var.producer_application_log_level
+  lambda_system_log_level      = var.producer_system_log_level
+  enable_schedule              = var.enable_producer_schedule
+  schedule_expression          = var.producer_schedule_expression
+  log_retention_days           = var.log_retention_days
+  deletion_protection          = var.deletion_protection
 }
 
 module "consumer" {
@@ -73,8 +78,14 @@ module "consumer" {
   kafka_scram_password_version = var.kafka_scram_password_version
 
   lambda_zip_path                    = local.consumer_lambda_zip
+  lambda_application_log_level       = var.consumer_application_log_level
+  lambda_system_log_level            = var.consumer_system_log_level
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
+  provisioned_pollers                = var.consumer_provisioned_pollers
+  maximum_retry_attempts             = var.maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.maximum_record_age_in_seconds
+  bisect_batch_on_function_error     = var.bisect_batch_on_function_error
   starting_position                  = var.starting_position
   log_retention_days                 = var.log_retention_days
   deletion_protection                = var.deletion_protection

@@ -12,6 +12,8 @@ output "producer" {
     consumer_access_role_arn   = module.producer.consumer_access_role_arn
     producer_function_name     = module.producer.producer_function_name
     bootstrap_brokers_sasl_iam = module.producer.bootstrap_brokers_sasl_iam
+    kafka_acls                 = module.producer.kafka_acls
+    kafka_acl_commands         = module.producer.kafka_acl_commands
   }
 }
 

@@ -62,9 +62,15 @@ variable "broker_instance_type" {
   default     = "kafka.t3.small"
 
   validation {
-    condition     = can(regex("^(express\\.)?kafka\\.[a-z0-9]+\\.[a-z0-9]+$", var.broker_instance_type))
-    error_message = "broker_instance_type must be an MSK instance type such as kafka.t3.small."
+    condition     = can(regex("^(kafka|express)\\.[a-z0-9]+\\.[a-z0-9]+$", var.broker_instance_type))
+    error_message = "broker_instance_type must be an MSK instance type such as kafka.t3.small, kafka.m7g.large or express.m7g.large (three zones)."
   }
+}
+
+variable "kafka_allow_everyone_if_no_acl_found" {
+  type        = bool
+  description = "Kafka's allow.everyone.if.no.acl.found. false (the default): a SASL/SCRAM client may do only what a Kafka ACL allows, so the consumer's user needs the ACLs of the kafka_acls output (terraform/README.md); IAM clients are governed by their IAM policies either way. true lets every authenticated SCRAM user act on every topic."
+  default     = false
 }
 
 variable "topic" {
@@ -184,6 +190,50 @@ variable "consumer_lambda_zip" {
   }
 }
 
+variable "producer_application_log_level" {
+  type        = string
+  description = "Lowest level of the producer Lambda's own log records that CloudWatch keeps (JSON log format)."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.producer_application_log_level)
+    error_message = "producer_application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "producer_system_log_level" {
+  type        = string
+  description = "Lowest level of the Lambda platform's log records for the producer function that CloudWatch keeps."
+  default     = "WARN"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.producer_system_log_level)
+    error_message = "producer_system_log_level must be one of DEBUG, INFO, WARN."
+  }
+}
+
+variable "consumer_application_log_level" {
+  type        = string
+  description = "Lowest level of the consumer Lambda's own log records that CloudWatch keeps (JSON log format)."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.consumer_application_log_level)
+    error_message = "consumer_application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "consumer_system_log_level" {
+  type        = string
+  description = "Lowest level of the Lambda platform's log records for the consumer function that CloudWatch keeps."
+  default     = "WARN"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.consumer_system_log_level)
+    error_message = "consumer_system_log_level must be one of DEBUG, INFO, WARN."
+  }
+}
+
 variable "enable_producer_schedule" {
   type        = bool
   description = "Invoke the producer on producer_schedule_expression with the event {}."
@@ -221,6 +271,55 @@ variable "maximum_batching_window_in_seconds" {
     condition     = var.maximum_batching_window_in_seconds >= 0 && var.maximum_batching_window_in_seconds <= 300
     error_message = "maximum_batching_window_in_seconds must be between 0 and 300."
   }
+}
+
+variable "consumer_provisioned_pollers" {
+  type = object({
+    minimum = number
+    maximum = number
+  })
+  description = "Provisioned mode of the event source mapping: the minimum and maximum event pollers (one poller handles up to about 5 MB/s). null = on-demand mode, in which Lambda retries a failing batch until its records expire and the retry settings below are not sent."
+  default     = null
+
+  validation {
+    condition = var.consumer_provisioned_pollers == null || try(
+      var.consumer_provisioned_pollers.minimum >= 1 && var.consumer_provisioned_pollers.minimum <= 200 &&
+      var.consumer_provisioned_pollers.maximum >= 1 && var.consumer_provisioned_pollers.maximum <= 2000 &&
+      var.consumer_provisioned_pollers.minimum <= var.consumer_provisioned_pollers.maximum &&
+      floor(var.consumer_provisioned_pollers.minimum) == var.consumer_provisioned_pollers.minimum &&
+      floor(var.consumer_provisioned_pollers.maximum) == var.consumer_provisioned_pollers.maximum,
+      false
+    )
+    error_message = "consumer_provisioned_pollers needs whole numbers minimum 1-200 and maximum 1-2000 with minimum <= maximum, or null for on-demand mode."
+  }
+}
+
+variable "maximum_retry_attempts" {
+  type        = number
+  description = "Provisioned mode only: retries of a failing batch before it goes to the on-failure destination (0-10000, -1 = until the records expire)."
+  default     = 10
+
+  validation {
+    condition     = var.maximum_retry_attempts >= -1 && var.maximum_retry_attempts <= 10000 && floor(var.maximum_retry_attempts) == var.maximum_retry_attempts
+    error_message = "maximum_retry_attempts must be a whole number from -1 to 10000."
+  }
+}
+
+variable "maximum_record_age_in_seconds" {
+  type        = number
+  description = "Provisioned mode only: records older than this are not retried but sent to the on-failure destination (60-604800 s, -1 = no limit)."
+  default     = -1
+
+  validation {
+    condition     = var.maximum_record_age_in_seconds == -1 || (var.maximum_record_age_in_seconds >= 60 && var.maximum_record_age_in_seconds <= 604800)
+    error_message = "maximum_record_age_in_seconds must be -1 or between 60 and 604800."
+  }
+}
+
+variable "bisect_batch_on_function_error" {
+  type        = bool
+  description = "Provisioned mode only: split a failing batch in two and retry the halves."
+  default     = false
 }
 
 variable "starting_position" {

@@ -35,8 +35,14 @@ module "consumer" {
   kafka_scram_password_version = var.kafka_scram_password_version
 
   lambda_zip_path                    = local.lambda_zip
+  lambda_application_log_level       = var.lambda_application_log_level
+  lambda_system_log_level            = var.lambda_system_log_level
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
+  provisioned_pollers                = var.provisioned_pollers
+  maximum_retry_attempts             = var.maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.maximum_record_age_in_seconds
+  bisect_batch_on_function_error     = var.bisect_batch_on_function_error
   starting_position                  = var.starting_position
   log_retention_days                 = var.log_retention_days
   deletion_protection                = var.deletion_protection

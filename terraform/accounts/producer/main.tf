@@ -18,6 +18,7 @@ module "producer" {
   broker_instance_type  = var.broker_instance_type
 
   kafka_allow_everyone_if_no_acl_found = var.kafka_allow_everyone_if_no_acl_found
+  consumer_group_id                    = var.consumer_group_id
 
   topic                = var.topic
   registry_name        = var.registry_name
@@ -35,9 +36,11 @@ module "producer" {
   kafka_scram_password         = var.kafka_scram_password
   kafka_scram_password_version = var.kafka_scram_password_version
 
-  lambda_zip_path     = local.lambda_zip
-  enable_schedule     = var.enable_schedule
-  schedule_expression = var.schedule_expression
-  log_retention_days  = var.log_retention_days
-  deletion_protection = var.deletion_protection
+  lambda_zip_path              = local.lambda_zip
+  lambda_application_log_level = var.lambda_application_log_level
+  lambda_system_log_level      = var.lambda_system_log_level
+  enable_schedule              = var.enable_schedule
+  schedule_expression          = var.schedule_expression
+  log_retention_days           = var.log_retention_days
+  deletion_protection          = var.deletion_protection
 }

@@ -56,6 +56,16 @@ output "kafka_scram_username" {
   value       = module.producer.kafka_scram_username
 }
 
+output "kafka_acls" {
+  description = "Kafka ACLs the consumer's SCRAM user needs while kafka_allow_everyone_if_no_acl_found is false (create them with kafka-acls.sh, terraform/README.md)."
+  value       = module.producer.kafka_acls
+}
+
+output "kafka_acl_commands" {
+  description = "kafka-acls.sh arguments that create kafka_acls (add the IAM admin client's --bootstrap-server and --command-config)."
+  value       = module.producer.kafka_acl_commands
+}
+
 output "kafka_scram_port" {
   description = "Port of the consumer-facing SASL/SCRAM listener."
   value       = module.producer.kafka_scram_port

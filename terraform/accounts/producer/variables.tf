@@ -100,8 +100,8 @@ variable "broker_instance_type" {
   default     = "kafka.t3.small"
 
   validation {
-    condition     = can(regex("^(express\\.)?kafka\\.[a-z0-9]+\\.[a-z0-9]+$", var.broker_instance_type))
-    error_message = "broker_instance_type must be an MSK instance type such as kafka.t3.small."
+    condition     = can(regex("^(kafka|express)\\.[a-z0-9]+\\.[a-z0-9]+$", var.broker_instance_type))
+    error_message = "broker_instance_type must be an MSK instance type such as kafka.t3.small, kafka.m7g.large or express.m7g.large (three zones)."
   }
 }
 
@@ -234,8 +234,19 @@ variable "kafka_scram_password_version" {
 
 variable "kafka_allow_everyone_if_no_acl_found" {
   type        = bool
-  description = "Kafka's allow.everyone.if.no.acl.found for SCRAM clients; set false once the consumer's ACLs exist."
-  default     = true
+  description = "Kafka's allow.everyone.if.no.acl.found. false (the default): a SASL/SCRAM client may do only what a Kafka ACL allows, so the consumer's user needs the ACLs of the kafka_acls output (terraform/README.md); IAM clients are governed by their IAM policies either way. true lets every authenticated SCRAM user act on every topic."
+  default     = false
+}
+
+variable "consumer_group_id" {
+  type        = string
+  description = "Kafka consumer group of the consumer account's event source mapping, for the kafka_acls output. null = the consumer module's default, \"<name_prefix>-consumer\"."
+  default     = null
+
+  validation {
+    condition     = var.consumer_group_id == null || can(regex("^[a-zA-Z0-9._-]{1,200}$", var.consumer_group_id))
+    error_message = "consumer_group_id must be 1-200 letters, digits, dots, underscores or hyphens."
+  }
 }
 
 variable "lambda_zip" {
@@ -246,6 +257,28 @@ variable "lambda_zip" {
   validation {
     condition     = endswith(var.lambda_zip, ".zip")
     error_message = "lambda_zip must point to a .zip file."
+  }
+}
+
+variable "lambda_application_log_level" {
+  type        = string
+  description = "Lowest level of the producer Lambda's own log records that CloudWatch keeps (JSON log format)."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.lambda_application_log_level)
+    error_message = "lambda_application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "lambda_system_log_level" {
+  type        = string
+  description = "Lowest level of the Lambda platform's log records for the producer function that CloudWatch keeps."
+  default     = "WARN"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.lambda_system_log_level)
+    error_message = "lambda_system_log_level must be one of DEBUG, INFO, WARN."
   }
 }
 

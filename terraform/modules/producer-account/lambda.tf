@@ -75,20 +75,20 @@ resource "aws_lambda_function" "producer" {
     }
   }
 
+  # JSON records: Lambda reads each record's level and keeps only those at or above the
+  # configured levels (the function's own records, and the platform's).
   logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.lambda.name
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.lambda.name
+    application_log_level = var.lambda_application_log_level
+    system_log_level      = var.lambda_system_log_level
   }
 
   tracing_config {
     mode = "Active"
   }
 
-  depends_on = [
-    aws_iam_role_policy.lambda,
-    aws_iam_role_policy_attachment.lambda_vpc,
-    aws_iam_role_policy_attachment.lambda_xray,
-  ]
+  depends_on = [aws_iam_role_policy.lambda]
 
   tags = local.tags
 }

@@ -27,8 +27,11 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.region
 
-  az_ids       = length(var.availability_zone_ids) > 0 ? var.availability_zone_ids : slice(data.aws_availability_zones.available.zone_ids, 0, 3)
-  broker_count = length(local.az_ids) * var.brokers_per_az
+  # Up to three zones: the ones given, else the region's first three (fewer where the region has
+  # fewer; the cluster's precondition then asks for at least two).
+  available_az_ids = data.aws_availability_zones.available.zone_ids
+  az_ids           = length(var.availability_zone_ids) > 0 ? var.availability_zone_ids : slice(local.available_az_ids, 0, min(3, length(local.available_az_ids)))
+  broker_count     = length(local.az_ids) * var.brokers_per_az
 
   # MSK listener ports inside the VPC: SASL/IAM for the producer Lambda, SASL/SCRAM (TLS) for
   # the consumer account's event source mapping through PrivateLink.

@@ -49,8 +49,15 @@ output "kafka_scram_port" {
 }
 
 output "brokers" {
-  description = "Broker map entries: broker_id, endpoint_url (broker host name), broker_port, service_name (VPC endpoint service)."
+  description = "Broker map entries: broker_id, endpoint_url (broker host name), broker_port, service_name (VPC endpoint service). Known once the SCRAM secret is associated and the broker NLBs forward, so a consumer that uses it starts polling only then."
   value       = local.brokers
+
+  depends_on = [
+    aws_msk_scram_secret_association.this,
+    aws_secretsmanager_secret_policy.scram,
+    aws_lb_listener.broker,
+    aws_lb_target_group_attachment.broker,
+  ]
 }
 
 output "endpoint_service_names" {
@@ -121,4 +128,17 @@ output "producer_function_arn" {
 output "producer_lambda_role_arn" {
   description = "Execution role of the producer Lambda."
   value       = aws_iam_role.lambda.arn
+}
+
+output "kafka_acls" {
+  description = "The Kafka ACLs the consumer's SCRAM user needs when kafka_allow_everyone_if_no_acl_found is false: read and describe the topic, read its consumer group. Kafka admin calls, not AWS APIs: create them with kafka-acls.sh (terraform/README.md)."
+  value       = local.kafka_acls
+}
+
+output "kafka_acl_commands" {
+  description = "kafka-acls.sh arguments that create kafka_acls (add --bootstrap-server and --command-config of an IAM-authenticated admin client)."
+  value = [
+    for acl in local.kafka_acls :
+    "--add --allow-principal ${acl.principal} --operation ${acl.operation} --${acl.resource_type} ${acl.resource_name} --resource-pattern-type ${lower(acl.pattern_type)}"
+  ]
 }

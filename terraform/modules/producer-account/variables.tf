@@ -48,8 +48,8 @@ variable "broker_instance_type" {
   default     = "kafka.t3.small"
 
   validation {
-    condition     = can(regex("^(express\\.)?kafka\\.[a-z0-9]+\\.[a-z0-9]+$", var.broker_instance_type))
-    error_message = "broker_instance_type must be an MSK instance type such as kafka.t3.small or kafka.m7g.large."
+    condition     = can(regex("^(kafka|express)\\.[a-z0-9]+\\.[a-z0-9]+$", var.broker_instance_type))
+    error_message = "broker_instance_type must be an MSK instance type such as kafka.t3.small, kafka.m7g.large or express.m7g.large (three zones)."
   }
 }
 
@@ -77,8 +77,19 @@ variable "broker_volume_size" {
 
 variable "kafka_allow_everyone_if_no_acl_found" {
   type        = bool
-  description = "Kafka's allow.everyone.if.no.acl.found for SASL/SCRAM clients (IAM clients are governed by IAM policies). Set false once ACLs for the consumer's SCRAM user exist (see terraform/README.md)."
-  default     = true
+  description = "Kafka's allow.everyone.if.no.acl.found. false (the default): a SASL/SCRAM client may do only what a Kafka ACL allows, so the consumer's user needs the ACLs of the kafka_acls output (terraform/README.md); IAM clients are governed by their IAM policies either way. true lets every authenticated SCRAM user act on every topic."
+  default     = false
+}
+
+variable "consumer_group_id" {
+  type        = string
+  description = "Kafka consumer group of the consumer account's event source mapping, for the kafka_acls output. null = the consumer module's default, \"<name_prefix>-consumer\"."
+  default     = null
+
+  validation {
+    condition     = var.consumer_group_id == null || can(regex("^[a-zA-Z0-9._-]{1,200}$", var.consumer_group_id))
+    error_message = "consumer_group_id must be 1-200 letters, digits, dots, underscores or hyphens."
+  }
 }
 
 variable "topic" {
@@ -243,6 +254,28 @@ variable "lambda_timeout" {
   validation {
     condition     = var.lambda_timeout >= 1 && var.lambda_timeout <= 900
     error_message = "lambda_timeout must be between 1 and 900 seconds."
+  }
+}
+
+variable "lambda_application_log_level" {
+  type        = string
+  description = "Lowest level of the producer Lambda's own log records that CloudWatch keeps (JSON log format)."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.lambda_application_log_level)
+    error_message = "lambda_application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "lambda_system_log_level" {
+  type        = string
+  description = "Lowest level of the Lambda platform's log records for the producer function that CloudWatch keeps."
+  default     = "WARN"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.lambda_system_log_level)
+    error_message = "lambda_system_log_level must be one of DEBUG, INFO, WARN."
   }
 }
 
