@@ -647,7 +647,7 @@ def test_a_foreign_record_on_the_key_of_a_stored_reading_overwrites_nothing(lane
     producer = lane.start_producer()
     lane.start_esm(lane.start_consumer())
     ts = BASE_TS + 7_000
-    ours = produce(producer, {"deviceId": "dev-x", "timestamp": ts, "temperature": 21.5})
+    ours = produce(producer, [{"deviceId": "dev-x", "timestamp": ts, "temperature": 21.5}])
     assert lane.wait_for(1) == 1
     # Another producer's record for the same device and millisecond, with another value.
     definition = lane.stack.client("glue", "producer_admin").get_schema_version(
