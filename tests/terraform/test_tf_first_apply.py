@@ -7,14 +7,28 @@ import re
 
 import pytest
 from test_tf_variables import _plan
-from tfhelpers import ROOTS, TF, all_tf_files, block, blocks, consumer, load_dir, producer, statements
+from tfhelpers import (
+    ROOTS,
+    TF,
+    all_tf_files,
+    block,
+    blocks,
+    consumer,
+    load_dir,
+    producer,
+    set_in_tfvars,
+    setting,
+    statements,
+)
+
+# The object variable of each root that holds an account's settings.
+PRODUCER_SETTINGS = {"producer": "producer", "both": "producer"}
+CONSUMER_SETTINGS = {"consumer": "consumer", "both": "consumer"}
 
 def _validated(root: str, name: str, value: str, tmp_path) -> tuple[bool, str]:
     """Whether the root's variable validations accept name = value on top of its example."""
     example = (ROOTS[root] / "terraform.tfvars.example").read_text()
-    pattern = re.compile(rf"^{name}\s*=.*$", re.M)
-    tfvars = pattern.sub(f"{name} = {value}", example) if pattern.search(example) else example + f"\n{name} = {value}\n"
-    code, output = _plan(ROOTS[root], tmp_path, tfvars)
+    code, output = _plan(ROOTS[root], tmp_path, set_in_tfvars(example, name, value))
     if code != 0:
         assert "Invalid value for variable" in output, output
     return code == 0, output
@@ -25,8 +39,8 @@ def _validated(root: str, name: str, value: str, tmp_path) -> tuple[bool, str]:
 
 def test_msk_configuration_is_named_per_kafka_version_and_replaced_before_destroy():
     configuration = producer().resource("aws_msk_configuration", "this")
-    assert configuration["name"] == '${local.name}-kafka-${replace(var.kafka_version, ".", "-")}'
-    assert configuration["kafka_versions"] == ["${var.kafka_version}"]
+    assert configuration["name"] == '${local.name}-kafka-${replace(var.settings.kafka_version, ".", "-")}'
+    assert configuration["kafka_versions"] == ["${var.settings.kafka_version}"]
     assert block(configuration, "lifecycle")["create_before_destroy"] is True
 
 
@@ -43,8 +57,8 @@ def test_express_brokers_get_no_storage_info():
     broker = block(config.resource("aws_msk_cluster", "this"), "broker_node_group_info")
     assert "storage_info" not in broker, "storage_info only through the dynamic block"
     (storage,) = [d["storage_info"] for d in broker["dynamic"] if "storage_info" in d]
-    assert storage["for_each"] == "${local.express_brokers ? [] : [var.broker_volume_size]}"
-    assert config.locals["express_brokers"] == '${startswith(var.broker_instance_type, "express.")}'
+    assert storage["for_each"] == "${local.express_brokers ? [] : [var.settings.broker_volume_size]}"
+    assert config.locals["express_brokers"] == '${startswith(var.settings.broker_instance_type, "express.")}'
 
 
 def test_express_brokers_get_no_replication_settings():
@@ -87,25 +101,39 @@ def test_the_cluster_refuses_too_few_zones_and_express_outside_three():
     ('"m7g.large"', False),
 ])
 def test_broker_instance_type_validation(root, value, accepted, tmp_path):
-    ok, output = _validated(root, "broker_instance_type", value, tmp_path)
+    ok, output = _validated(root, f"{PRODUCER_SETTINGS[root]}.broker_instance_type", value, tmp_path)
     assert ok == accepted, output
 
 
 # --- Kafka authorisation ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [TF / "modules" / "producer-account", ROOTS["producer"], ROOTS["both"]], ids=str)
-def test_acls_are_required_by_default(path):
-    variable = load_dir(path).variables["kafka_allow_everyone_if_no_acl_found"]
-    assert variable["default"] is False
-    assert "kafka_acls" in variable["description"]
+def test_acls_are_required_by_default():
+    config = producer()
+    assert setting(config, "settings.kafka_allow_everyone_if_no_acl_found")[0] == "false"
+    text = (TF / "modules" / "producer-account" / "variables.tf").read_text()
+    comment = text.split("kafka_allow_everyone_if_no_acl_found = optional")[0].rsplit("\n", 2)[-2]
+    assert "kafka_acls" in comment, comment
 
 
 @pytest.mark.parametrize("root", ["producer", "both"])
-def test_every_producer_root_passes_the_acl_setting(root):
-    module = load_dir(ROOTS[root]).modules["producer"]
-    assert module["kafka_allow_everyone_if_no_acl_found"] == "${var.kafka_allow_everyone_if_no_acl_found}"
-    assert "consumer_group_id" in module
+def test_no_producer_root_overrides_the_acl_setting(root):
+    # The default (ACLs required) holds unless a deployment sets the attribute itself.
+    config = load_dir(ROOTS[root])
+    assert "kafka_allow_everyone_if_no_acl_found" not in str(config.modules["producer"])
+    assert "kafka_allow_everyone_if_no_acl_found" not in (ROOTS[root] / "terraform.tfvars.example").read_text()
+    assert "consumer_group_id" in config.modules["producer"]
+
+
+@pytest.mark.parametrize(("root", "value", "accepted"), [
+    ("producer", "true", True),
+    ("both", "false", True),
+    ("producer", '"sometimes"', False),
+])
+def test_the_acl_setting_is_a_bool(root, value, accepted, tmp_path):
+    example = (ROOTS[root] / "terraform.tfvars.example").read_text()
+    code, output = _plan(ROOTS[root], tmp_path, set_in_tfvars(example, "producer.kafka_allow_everyone_if_no_acl_found", value))
+    assert (code == 0) == accepted, output
 
 
 def test_the_both_accounts_root_names_the_consumer_group_of_the_mapping():
@@ -115,21 +143,21 @@ def test_the_both_accounts_root_names_the_consumer_group_of_the_mapping():
 
 def test_server_properties_take_the_setting():
     properties = producer().resource("aws_msk_configuration", "this")["server_properties"]
-    assert "allow.everyone.if.no.acl.found=${var.kafka_allow_everyone_if_no_acl_found}" in properties
+    assert "allow.everyone.if.no.acl.found=${var.settings.kafka_allow_everyone_if_no_acl_found}" in properties
 
 
 def test_the_consumer_acls_read_the_topic_and_use_the_group_only():
     config = producer()
-    assert config.locals["consumer_group_id"] == '${coalesce(var.consumer_group_id, "${var.name_prefix}-consumer")}'
+    assert config.locals["consumer_group_id"] == '${coalesce(var.consumer_group_id, "${var.settings.name_prefix}-consumer")}'
     acls = config.locals["kafka_acls"]
     for expected in (
-        '{ operation = "Read", resource_type = "topic", resource_name = var.topic }',
-        '{ operation = "Describe", resource_type = "topic", resource_name = var.topic }',
+        '{ operation = "Read", resource_type = "topic", resource_name = var.settings.topic }',
+        '{ operation = "Describe", resource_type = "topic", resource_name = var.settings.topic }',
         '{ operation = "Read", resource_type = "group", resource_name = local.consumer_group_id }',
     ):
         assert re.sub(r"\s+", "", expected) in re.sub(r"\s+", "", acls), expected
     compact = re.sub(r"\s+", "", acls)
-    assert 'principal="User:${var.kafka_scram_username}"' in compact and 'pattern_type="LITERAL"' in compact
+    assert 'principal="User:${var.settings.kafka_scram_username}"' in compact and 'pattern_type="LITERAL"' in compact
     assert len(re.findall(r"operation=", compact)) == 3, "no other operation"
     outputs = config.outputs
     assert outputs["kafka_acls"]["value"] == "${local.kafka_acls}"
@@ -137,8 +165,8 @@ def test_the_consumer_acls_read_the_topic_and_use_the_group_only():
 
 
 def test_consumer_group_default_matches_the_consumer_module():
-    assert consumer().locals["consumer_group_id"] == "${coalesce(var.consumer_group_id, local.name)}"
-    assert consumer().locals["name"] == "${var.name_prefix}-consumer"
+    assert consumer().locals["consumer_group_id"] == "${coalesce(var.settings.consumer_group_id, local.name)}"
+    assert consumer().locals["name"] == "${var.settings.name_prefix}-consumer"
 
 
 # --- Event source mapping ----------------------------------------------------------------------------
@@ -150,30 +178,35 @@ def _esm() -> dict:
 
 def test_provisioned_mode_sets_the_pollers():
     (poller,) = [d["provisioned_poller_config"] for d in _esm()["dynamic"] if "provisioned_poller_config" in d]
-    assert poller["for_each"] == "${local.provisioned ? [var.provisioned_pollers] : []}"
+    assert poller["for_each"] == "${local.provisioned ? [var.settings.provisioned_pollers] : []}"
     assert poller["content"] == [{
         "minimum_pollers": "${provisioned_poller_config.value.minimum}",
         "maximum_pollers": "${provisioned_poller_config.value.maximum}",
     }]
-    assert consumer().locals["provisioned"] == "${var.provisioned_pollers != null}"
+    assert consumer().locals["provisioned"] == "${var.settings.provisioned_pollers != null}"
 
 
 def test_error_handling_controls_are_sent_in_provisioned_mode_only():
     esm = _esm()
     for name in ("maximum_retry_attempts", "maximum_record_age_in_seconds", "bisect_batch_on_function_error"):
-        assert esm[name] == f"${{local.provisioned ? var.{name} : null}}", name
+        assert esm[name] == f"${{local.provisioned ? var.settings.{name} : null}}", name
     assert block(block(esm, "destination_config"), "on_failure")["destination_arn"] == "${aws_sqs_queue.dead_letter.arn}"
     assert "function_response_types" not in esm, "the function dead-letters poison records itself"
 
 
-@pytest.mark.parametrize(("root", "prefix"), [("consumer", ""), ("both", "consumer_")])
-def test_every_consumer_root_offers_the_poller_mode(root, prefix):
-    config = load_dir(ROOTS[root])
-    assert config.variables[f"{prefix}provisioned_pollers"]["default"] is None
-    module = config.modules["consumer"]
-    assert module["provisioned_pollers"] == f"${{var.{prefix}provisioned_pollers}}"
-    for name in ("maximum_retry_attempts", "maximum_record_age_in_seconds", "bisect_batch_on_function_error"):
-        assert module[name] == f"${{var.{name}}}"
+def test_on_demand_is_the_default_poller_mode():
+    assert setting(consumer(), "settings.provisioned_pollers")[0] is None
+
+
+@pytest.mark.parametrize("root", ["consumer", "both"])
+def test_every_consumer_root_offers_the_poller_mode(root, tmp_path):
+    # The settings reach the module whole, so a root takes the poller mode as it takes the rest.
+    module = load_dir(ROOTS[root]).modules["consumer"]
+    assert f"var.{CONSUMER_SETTINGS[root]}" in module["settings"]
+    example = (ROOTS[root] / "terraform.tfvars.example").read_text()
+    tfvars = set_in_tfvars(example, "consumer.provisioned_pollers", "{ minimum = 3, maximum = 1 }")
+    code, output = _plan(ROOTS[root], tmp_path, tfvars)
+    assert code != 0 and "provisioned_pollers" in output, output
 
 
 @pytest.mark.parametrize(("name", "value", "accepted"), [
@@ -188,7 +221,7 @@ def test_every_consumer_root_offers_the_poller_mode(root, prefix):
     ("maximum_record_age_in_seconds", "604800", True),
 ])
 def test_error_handling_validations(name, value, accepted, tmp_path):
-    ok, output = _validated("consumer", name, value, tmp_path)
+    ok, output = _validated("consumer", f"consumer.{name}", value, tmp_path)
     assert ok == accepted, output
 
 
@@ -203,8 +236,8 @@ def test_mapping_starts_after_the_producer_side_is_ready():
     ):
         assert f"${{{dependency}}}" in needs, dependency
     # The mapping's brokers come from that output in the both-accounts root.
-    assert load_dir(ROOTS["both"]).modules["consumer"]["brokers"] == "${module.producer.brokers}"
-    assert consumer().locals["bootstrap_servers"].startswith('${join(",", [for b in var.brokers')
+    assert load_dir(ROOTS["both"]).modules["consumer"]["producer"]["brokers"] == "${module.producer.brokers}"
+    assert consumer().locals["bootstrap_servers"].startswith('${join(",", [for b in var.producer.brokers')
     assert _esm()["self_managed_event_source"][0]["endpoints"]["KAFKA_BOOTSTRAP_SERVERS"] == "${local.bootstrap_servers}"
 
 
@@ -235,29 +268,29 @@ def test_lambda_logs_json_at_configurable_levels(side, function):
     assert logging == {
         "log_format": "JSON",
         "log_group": "${aws_cloudwatch_log_group.lambda.name}",
-        "application_log_level": "${var.lambda_application_log_level}",
-        "system_log_level": "${var.lambda_system_log_level}",
+        "application_log_level": "${var.settings.lambda_application_log_level}",
+        "system_log_level": "${var.settings.lambda_system_log_level}",
     }
     for name, levels in (
         ("lambda_application_log_level", {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}),
         ("lambda_system_log_level", {"DEBUG", "INFO", "WARN"}),
     ):
-        condition = config.variables[name]["validation"][0]["condition"]
+        condition = setting(config, f"settings.{name}")[1][0]
         assert set(re.findall(r'"([A-Z]+)"', condition)) == levels, name
 
 
-@pytest.mark.parametrize(("root", "side", "prefix"), [
-    ("producer", "producer", "lambda_"),
-    ("consumer", "consumer", "lambda_"),
-    ("both", "producer", "producer_"),
-    ("both", "consumer", "consumer_"),
+@pytest.mark.parametrize(("root", "side"), [
+    ("producer", "producer"),
+    ("consumer", "consumer"),
+    ("both", "producer"),
+    ("both", "consumer"),
 ])
-def test_every_root_passes_the_log_levels(root, side, prefix):
-    config = load_dir(ROOTS[root])
-    module = config.modules[side]
-    assert module["lambda_application_log_level"] == f"${{var.{prefix}application_log_level}}"
-    assert module["lambda_system_log_level"] == f"${{var.{prefix}system_log_level}}"
-    assert "validation" in config.variables[f"{prefix}application_log_level"]
+def test_every_root_passes_the_log_levels(root, side, tmp_path):
+    module = load_dir(ROOTS[root]).modules[side]
+    assert f"var.{side}" in module["settings"]
+    example = (ROOTS[root] / "terraform.tfvars.example").read_text()
+    code, output = _plan(ROOTS[root], tmp_path, set_in_tfvars(example, f"{side}.lambda_system_log_level", '"TRACE"'))
+    assert code != 0 and "lambda_system_log_level" in output, output
 
 
 @pytest.mark.parametrize(("name", "value", "accepted"), [
@@ -266,7 +299,7 @@ def test_every_root_passes_the_log_levels(root, side, prefix):
     ("lambda_system_log_level", '"ERROR"', False),
 ])
 def test_log_level_validations(name, value, accepted, tmp_path):
-    ok, output = _validated("producer", name, value, tmp_path)
+    ok, output = _validated("producer", f"producer.{name}", value, tmp_path)
     assert ok == accepted, output
 
 

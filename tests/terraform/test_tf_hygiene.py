@@ -141,15 +141,15 @@ def test_producer_environment_follows_the_contract():
     env = block(producer().resource("aws_lambda_function", "producer"), "environment")["variables"]
     assert set(env) <= PRODUCER_ENV
     assert set(env) == PRODUCER_ENV - {"BROKER_SECRET_ARN"}
-    assert env["ZLIB_COMPRESSION"] == "${tostring(var.zlib_compression)}"
+    assert env["ZLIB_COMPRESSION"] == "${tostring(var.settings.zlib_compression)}"
     assert "AWS_ENDPOINT_URL" not in env, "local runs only"
 
 
 def test_consumer_environment_follows_the_contract():
     env = block(consumer().resource("aws_lambda_function", "consumer"), "environment")["variables"]
     assert set(env) == CONSUMER_ENV
-    assert env["PRODUCER_ROLE_ARN"] == "${var.producer_role_arn}"
-    assert env["PRODUCER_ROLE_EXTERNAL_ID"] == "${var.producer_role_external_id}"
+    assert env["PRODUCER_ROLE_ARN"] == "${var.producer.schema_reader_role_arn}"
+    assert env["PRODUCER_ROLE_EXTERNAL_ID"] == "${var.producer.schema_reader_external_id}"
     assert env["DEAD_LETTER_QUEUE_URL"] == "${aws_sqs_queue.dead_letter.url}"
     assert env["READINGS_TABLE"] == "${aws_dynamodb_table.readings.name}"
 

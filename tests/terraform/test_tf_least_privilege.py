@@ -259,7 +259,7 @@ def test_consumer_code_reaches_glue_only_through_the_assumed_role():
 def test_cross_account_role_grants_exactly_the_consumer_glue_calls():
     glue = {a for a in code_actions("consumer") if a.startswith("glue:")}
     assert glue == {"glue:GetSchemaVersion"}
-    granted = _granted(producer().data_source("aws_iam_policy_document", "consumer_access"))
+    granted = _granted(producer().data_source("aws_iam_policy_document", "schema_reader"))
     assert granted == glue, f"unused: {sorted(granted - glue)}, missing: {sorted(glue - granted)}"
 
 
@@ -289,7 +289,7 @@ def test_the_calls_left_ungranted_are_never_made_in_aws():
     assert "BROKER_SECRET_ARN" not in env and "KAFKA_BOOTSTRAP_SERVERS" in env
     main = (CRATES["producer"] / "src" / "main.rs").read_text()
     assert re.search(r"Brokers::Secret\(arn\) => \{\s*let sm = aws_sdk_secretsmanager", main)
-    assert config.resource("aws_glue_registry", "this")["registry_name"] == "${var.registry_name}"
+    assert config.resource("aws_glue_registry", "this")["registry_name"] == "${var.settings.registry_name}"
     glue = (REPO / "shared" / "src" / "registry" / "glue.rs").read_text()
     assert re.search(r"\(Kind::NotFound, _\) if attempt == 0 => self\.create_registry\(\)", glue)
 
@@ -329,4 +329,4 @@ def test_producer_kafka_grants_are_scoped_to_the_cluster_and_its_topic():
         else:
             assert not kafka & cluster_level
             assert statement["resources"] == ["${local.topic_arn}"]
-    assert config.locals["topic_arn"] == '${replace(aws_msk_cluster.this.arn, ":cluster/", ":topic/")}/${var.topic}'
+    assert config.locals["topic_arn"] == '${replace(aws_msk_cluster.this.arn, ":cluster/", ":topic/")}/${var.settings.topic}'

@@ -38,7 +38,7 @@ IDS = [f"{side}:{name}" for side, name, _ in DOCUMENTS]
 
 def test_policy_documents_were_found():
     names = {f"{side}:{name}" for side, name, _ in DOCUMENTS}
-    assert {"producer:consumer_access_trust", "producer:consumer_access", "producer:broker_map_secret",
+    assert {"producer:schema_reader_trust", "producer:schema_reader", "producer:broker_map_secret",
             "consumer:consumer_lambda", "producer:kms_broker_map", "consumer:kms"} <= names
 
 
@@ -127,7 +127,7 @@ def test_every_log_group_has_retention_and_a_cmk(side):
     groups = load_dir(MODULES[side]).of_type("aws_cloudwatch_log_group")
     assert len(groups) >= 2
     for name, group in groups.items():
-        assert group["retention_in_days"] == "${var.log_retention_days}", name
+        assert group["retention_in_days"] == "${var.settings.log_retention_days}", name
         key = re.fullmatch(r"\$\{aws_kms_key\.(\w+)\.arn\}", group["kms_key_id"])
         assert key, name
         # CloudWatch Logs may use the key only after the key policy has admitted it.

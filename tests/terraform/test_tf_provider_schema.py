@@ -57,8 +57,8 @@ SEEDS = [
     (
         "consumer",
         "esm.tf",
-        "  batch_size                         = var.batch_size\n",
-        "  batch_size                         = var.batch_size\n  batch_sizes = 5\n",
+        "  batch_size                         = var.settings.batch_size\n",
+        "  batch_size                         = var.settings.batch_size\n  batch_sizes = 5\n",
         "aws_lambda_event_source_mapping.kafka: unknown argument 'batch_sizes'",
     ),
     (
@@ -78,14 +78,14 @@ SEEDS = [
     (
         "producer",
         "msk.tf",
-        "  kafka_version          = var.kafka_version\n",
+        "  kafka_version          = var.settings.kafka_version\n",
         "",
         "aws_msk_cluster.this: missing required argument 'kafka_version'",
     ),
     (
         "producer",
         "msk.tf",
-        "    instance_type   = var.broker_instance_type\n",
+        "    instance_type   = var.settings.broker_instance_type\n",
         "",
         "aws_msk_cluster.this.broker_node_group_info: missing required argument 'instance_type'",
     ),

@@ -15,23 +15,23 @@
 #    otherwise.
 
 locals {
-  provisioned = var.provisioned_pollers != null
+  provisioned = var.settings.provisioned_pollers != null
 }
 
 resource "aws_lambda_event_source_mapping" "kafka" {
   function_name                      = aws_lambda_function.consumer.arn
-  topics                             = [var.topic]
-  starting_position                  = var.starting_position
-  batch_size                         = var.batch_size
-  maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
+  topics                             = [var.producer.topic]
+  starting_position                  = var.settings.starting_position
+  batch_size                         = var.settings.batch_size
+  maximum_batching_window_in_seconds = var.settings.maximum_batching_window_in_seconds
   enabled                            = true
 
-  maximum_retry_attempts         = local.provisioned ? var.maximum_retry_attempts : null
-  maximum_record_age_in_seconds  = local.provisioned ? var.maximum_record_age_in_seconds : null
-  bisect_batch_on_function_error = local.provisioned ? var.bisect_batch_on_function_error : null
+  maximum_retry_attempts         = local.provisioned ? var.settings.maximum_retry_attempts : null
+  maximum_record_age_in_seconds  = local.provisioned ? var.settings.maximum_record_age_in_seconds : null
+  bisect_batch_on_function_error = local.provisioned ? var.settings.bisect_batch_on_function_error : null
 
   dynamic "provisioned_poller_config" {
-    for_each = local.provisioned ? [var.provisioned_pollers] : []
+    for_each = local.provisioned ? [var.settings.provisioned_pollers] : []
 
     content {
       minimum_pollers = provisioned_poller_config.value.minimum
@@ -74,7 +74,7 @@ resource "aws_lambda_event_source_mapping" "kafka" {
     }
   }
 
-  # The brokers (var.brokers) come from the producer's output, which is ready only once the
+  # The brokers (var.producer.brokers) come from the producer's output, which is ready only once the
   # producer's SCRAM secret is associated with the cluster and the broker NLBs' listeners and
   # target attachments exist.
   depends_on = [

@@ -26,7 +26,7 @@ data "aws_iam_policy_document" "consumer_lambda" {
     sid       = "AssumeTheProducerSchemaRole"
     effect    = "Allow"
     actions   = ["sts:AssumeRole"]
-    resources = [var.producer_role_arn]
+    resources = [var.producer.schema_reader_role_arn]
   }
 
   statement {

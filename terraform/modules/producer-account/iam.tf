@@ -1,4 +1,4 @@
-# IAM: the cross-account schema-access role assumed by the consumer Lambda, and the producer
+# IAM: the cross-account schema reader role assumed by the consumer Lambda, and the producer
 # Lambda's execution role.
 #
 # Glue authorises GetSchemaVersion called with a SchemaVersionId (how every Glue-framed record is
@@ -7,8 +7,8 @@
 
 # --- Cross-account role ------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "consumer_access_trust" {
-  count = var.create_consumer_access_role ? 1 : 0
+data "aws_iam_policy_document" "schema_reader_trust" {
+  count = var.create_schema_reader_role ? 1 : 0
 
   statement {
     sid     = "ConsumerLambdaOnly"
@@ -23,7 +23,7 @@ data "aws_iam_policy_document" "consumer_access_trust" {
     condition {
       test     = "StringEquals"
       variable = "sts:ExternalId"
-      values   = [var.consumer_access_external_id]
+      values   = [var.settings.schema_reader_external_id]
     }
   }
 }
@@ -31,7 +31,7 @@ data "aws_iam_policy_document" "consumer_access_trust" {
 # The consumer Lambda reads writer schemas by SchemaVersionId and nothing else; the broker map is
 # read by Terraform (the consumer root's data source, with the consumer account's own credentials),
 # not through this role.
-data "aws_iam_policy_document" "consumer_access" {
+data "aws_iam_policy_document" "schema_reader" {
   #checkov:skip=CKV_AWS_356:glue:GetSchemaVersion is the only action and Glue authorises a lookup by SchemaVersionId (how every framed record is decoded) against "*" only.
   statement {
     sid       = "ReadSchemaVersionsById"
@@ -41,23 +41,23 @@ data "aws_iam_policy_document" "consumer_access" {
   }
 }
 
-resource "aws_iam_role" "consumer_access" {
-  count = var.create_consumer_access_role ? 1 : 0
+resource "aws_iam_role" "schema_reader" {
+  count = var.create_schema_reader_role ? 1 : 0
 
-  name                 = local.consumer_access_role_name
-  description          = "Assumed by the consumer account's Lambda to read writer schemas of ${var.registry_name}"
-  assume_role_policy   = data.aws_iam_policy_document.consumer_access_trust[0].json
+  name                 = local.schema_reader_role_name
+  description          = "Assumed by the consumer account's Lambda to read writer schemas of ${var.settings.registry_name}"
+  assume_role_policy   = data.aws_iam_policy_document.schema_reader_trust[0].json
   max_session_duration = 3600
 
   tags = local.tags
 }
 
-resource "aws_iam_role_policy" "consumer_access" {
-  count = var.create_consumer_access_role ? 1 : 0
+resource "aws_iam_role_policy" "schema_reader" {
+  count = var.create_schema_reader_role ? 1 : 0
 
   name   = "read-schema-versions"
-  role   = aws_iam_role.consumer_access[0].id
-  policy = data.aws_iam_policy_document.consumer_access.json
+  role   = aws_iam_role.schema_reader[0].id
+  policy = data.aws_iam_policy_document.schema_reader.json
 }
 
 # --- Producer Lambda ---------------------------------------------------------------------------
@@ -77,7 +77,7 @@ data "aws_iam_policy_document" "lambda_trust" {
 
 locals {
   # Topic and group ARNs of MSK IAM access control: arn:...:topic/<cluster-name>/<cluster-uuid>/<topic>.
-  topic_arn = "${replace(aws_msk_cluster.this.arn, ":cluster/", ":topic/")}/${var.topic}"
+  topic_arn = "${replace(aws_msk_cluster.this.arn, ":cluster/", ":topic/")}/${var.settings.topic}"
 }
 
 # What the producer's code calls (shared/src/registry/glue.rs through SchemaRegistry, the Kafka

@@ -11,7 +11,7 @@ locals {
   # Express brokers (express.*) manage their own storage: MSK refuses storage_info for them
   # ("The storageInfo parameter is not supported for Express instance types"). Broker logs are
   # accepted for both broker families.
-  express_brokers = startswith(var.broker_instance_type, "express.")
+  express_brokers = startswith(var.settings.broker_instance_type, "express.")
 }
 
 resource "aws_security_group" "msk" {
@@ -42,7 +42,7 @@ resource "aws_vpc_security_group_ingress_rule" "msk_scram_from_nlb" {
 
 resource "aws_cloudwatch_log_group" "msk" {
   name              = "/msk/${local.name}/brokers"
-  retention_in_days = var.log_retention_days
+  retention_in_days = var.settings.log_retention_days
   kms_key_id        = aws_kms_key.data.arn
 
   # The logs service may use the key only once the key policy admits it.
@@ -54,9 +54,9 @@ resource "aws_cloudwatch_log_group" "msk" {
 # Named per Kafka version: a configuration in use cannot be deleted (ConflictException), so a
 # version change creates the new configuration, moves the cluster to it, then deletes the old one.
 resource "aws_msk_configuration" "this" {
-  name           = "${local.name}-kafka-${replace(var.kafka_version, ".", "-")}"
-  description    = "Broker configuration of ${local.name} (Kafka ${var.kafka_version})"
-  kafka_versions = [var.kafka_version]
+  name           = "${local.name}-kafka-${replace(var.settings.kafka_version, ".", "-")}"
+  description    = "Broker configuration of ${local.name} (Kafka ${var.settings.kafka_version})"
+  kafka_versions = [var.settings.kafka_version]
 
   # Express brokers fix the replication factor (3) and min.insync.replicas (2); only standard
   # brokers are given them.
@@ -68,7 +68,7 @@ resource "aws_msk_configuration" "this" {
     ],
     [
       "num.partitions=${local.broker_count}",
-      "allow.everyone.if.no.acl.found=${var.kafka_allow_everyone_if_no_acl_found}",
+      "allow.everyone.if.no.acl.found=${var.settings.kafka_allow_everyone_if_no_acl_found}",
       "",
     ],
   ))
@@ -80,17 +80,17 @@ resource "aws_msk_configuration" "this" {
 
 resource "aws_msk_cluster" "this" {
   cluster_name           = "${local.name}-kafka"
-  kafka_version          = var.kafka_version
+  kafka_version          = var.settings.kafka_version
   number_of_broker_nodes = local.broker_count
   enhanced_monitoring    = "DEFAULT"
 
   broker_node_group_info {
-    instance_type   = var.broker_instance_type
+    instance_type   = var.settings.broker_instance_type
     client_subnets  = aws_subnet.private[*].id
     security_groups = [aws_security_group.msk.id]
 
     dynamic "storage_info" {
-      for_each = local.express_brokers ? [] : [var.broker_volume_size]
+      for_each = local.express_brokers ? [] : [var.settings.broker_volume_size]
 
       content {
         ebs_storage_info {
@@ -145,7 +145,7 @@ resource "aws_msk_cluster" "this" {
     }
     precondition {
       condition     = !local.express_brokers || length(local.az_ids) == 3
-      error_message = "Express brokers (${var.broker_instance_type}) run in exactly three availability zones: pass three availability_zone_ids or use a kafka.* broker type."
+      error_message = "Express brokers (${var.settings.broker_instance_type}) run in exactly three availability zones: pass three availability_zone_ids or use a kafka.* broker type."
     }
   }
 
@@ -170,7 +170,7 @@ resource "aws_secretsmanager_secret" "scram" {
   name                    = "AmazonMSK_${local.name}-consumer-scram"
   description             = "SASL/SCRAM user of the consumer account's event source mapping"
   kms_key_id              = aws_kms_key.data.arn
-  recovery_window_in_days = var.secret_recovery_window_days
+  recovery_window_in_days = var.settings.secret_recovery_window_days
 
   tags = local.tags
 }
@@ -178,10 +178,10 @@ resource "aws_secretsmanager_secret" "scram" {
 resource "aws_secretsmanager_secret_version" "scram" {
   secret_id = aws_secretsmanager_secret.scram.id
   secret_string_wo = jsonencode({
-    username = var.kafka_scram_username
+    username = var.settings.kafka_scram_username
     password = var.kafka_scram_password
   })
-  secret_string_wo_version = var.kafka_scram_password_version
+  secret_string_wo_version = var.settings.kafka_scram_password_version
 }
 
 data "aws_iam_policy_document" "scram_secret" {
@@ -215,12 +215,12 @@ locals {
   # With allow.everyone.if.no.acl.found=false a SCRAM user may do only what an ACL allows. The
   # consumer's event source mapping reads the topic and commits offsets in its group. The AWS
   # provider has no resource for Kafka ACLs (they are Kafka admin calls); see the kafka_acls output.
-  consumer_group_id = coalesce(var.consumer_group_id, "${var.name_prefix}-consumer")
+  consumer_group_id = coalesce(var.consumer_group_id, "${var.settings.name_prefix}-consumer")
   kafka_acls = [
     for acl in [
-      { operation = "Read", resource_type = "topic", resource_name = var.topic },
-      { operation = "Describe", resource_type = "topic", resource_name = var.topic },
+      { operation = "Read", resource_type = "topic", resource_name = var.settings.topic },
+      { operation = "Describe", resource_type = "topic", resource_name = var.settings.topic },
       { operation = "Read", resource_type = "group", resource_name = local.consumer_group_id },
-    ] : merge(acl, { principal = "User:${var.kafka_scram_username}", pattern_type = "LITERAL" })
+    ] : merge(acl, { principal = "User:${var.settings.kafka_scram_username}", pattern_type = "LITERAL" })
   ]
 }

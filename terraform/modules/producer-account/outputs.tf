@@ -75,19 +75,19 @@ output "broker_secret_kms_key_arn" {
   value       = aws_kms_key.broker_map.arn
 }
 
-output "consumer_access_role_arn" {
-  description = "ARN of the cross-account schema-access role (PRODUCER_ROLE_ARN). Known before the role exists, so the consumer can be applied first time round."
-  value       = var.create_consumer_access_role ? aws_iam_role.consumer_access[0].arn : local.consumer_access_role_arn
+output "schema_reader_role_arn" {
+  description = "ARN of the cross-account schema reader role (PRODUCER_ROLE_ARN). Known before the role exists, so the consumer can be applied first time round."
+  value       = var.create_schema_reader_role ? aws_iam_role.schema_reader[0].arn : local.schema_reader_role_arn
 }
 
-output "consumer_access_role_created" {
+output "schema_reader_role_created" {
   description = "Whether the cross-account role exists yet (false after the first pass of a split deployment)."
-  value       = var.create_consumer_access_role
+  value       = var.create_schema_reader_role
 }
 
-output "consumer_access_external_id" {
+output "schema_reader_external_id" {
   description = "External ID for the cross-account role (PRODUCER_ROLE_EXTERNAL_ID)."
-  value       = var.consumer_access_external_id
+  value       = var.settings.schema_reader_external_id
 }
 
 output "registry_name" {
@@ -102,17 +102,17 @@ output "registry_arn" {
 
 output "schema_name" {
   description = "Glue schema name (SCHEMA_NAME)."
-  value       = var.schema_name
+  value       = var.settings.schema_name
 }
 
 output "topic" {
   description = "Kafka topic."
-  value       = var.topic
+  value       = var.settings.topic
 }
 
 output "kafka_scram_username" {
   description = "SASL/SCRAM user name of the consumer's event source mapping."
-  value       = var.kafka_scram_username
+  value       = var.settings.kafka_scram_username
 }
 
 output "producer_function_name" {
@@ -141,4 +141,9 @@ output "kafka_acl_commands" {
     for acl in local.kafka_acls :
     "--add --allow-principal ${acl.principal} --operation ${acl.operation} --${acl.resource_type} ${acl.resource_name} --resource-pattern-type ${lower(acl.pattern_type)}"
   ]
+}
+
+output "settings" {
+  description = "The module's settings with every default filled in. A root compares its keys with its own input to refuse misspelt attributes, which Terraform would otherwise drop."
+  value       = var.settings
 }
