@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
-# The consumer's hot path against the reference Python Glue Schema Registry deserializer, in one
-# run, on the same bytes:
-#
-#   1. the Python library (PyPI aws-glue-schema-registry, scripts/bench_python_glue.py) serializes
-#      N sensor readings into Glue-framed messages (schema registered in an in-process moto);
-#   2. criterion measures our hot path on those very messages (consumer-account/benches/hot_path.rs),
-#      registry warm, one thread:
-#        decode_to_item  framed bytes -> DynamoDB item (schema version and Kafka coordinates added)
-#        handle_discard  Consumer::handle on a KafkaEvent of the N messages (base64 values, three
-#                        partitions), each chunk of 25 items made into its BatchWriteItem request
-#                        body, as the real store does, then dropped
-#   3. the Python KafkaDeserializer decodes the same messages (writer schema cached; best of R);
-#
-# then prints records/s for each and the ratios. Goal: decode_to_item >= 1,000,000 records/s.
-#
-#   scripts/bench-consumer.sh [-n RECORDS] [--compression none|zlib] [--repeat R] [--baseline REV]
-#
-# --baseline REV also builds the hot path at git revision REV (in a temporary worktree, same
-# CARGO_TARGET_DIR) and runs the two alternately, twice each, on the same messages: the summary
-# then gives this tree's records/s as a ratio of REV's.
-#
-# Env: CARGO_TARGET_DIR as usual. Exit status 0 whether or not the goal is met (the summary says).
+# The consumer's hot path against the Python reference deserializer (usage below).
 set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+The consumer's hot path against the reference Python Glue Schema Registry deserializer, in one
+run, on the same bytes:
+
+  1. the Python library (PyPI aws-glue-schema-registry, scripts/bench_python_glue.py) serializes
+     N sensor readings into Glue-framed messages (schema registered in an in-process moto);
+  2. criterion measures our hot path on those very messages (consumer-account/benches/hot_path.rs),
+     registry warm, one thread:
+       decode_to_item  framed bytes -> DynamoDB item (schema version and Kafka coordinates added)
+       handle_discard  Consumer::handle on a KafkaEvent of the N messages (base64 values, three
+                       partitions), each chunk of 25 items made into its BatchWriteItem request
+                       body, as the real store does, then dropped
+  3. the Python KafkaDeserializer decodes the same messages (writer schema cached; best of R);
+
+then prints records/s for each and the ratios. Goal: decode_to_item >= 1,000,000 records/s.
+
+  scripts/bench-consumer.sh [-n RECORDS] [--compression none|zlib] [--repeat R] [--baseline REV]
+
+--baseline REV also builds the hot path at git revision REV (in a temporary worktree, same
+CARGO_TARGET_DIR) and runs the two alternately, twice each, on the same messages: the summary
+then gives this tree's records/s as a ratio of REV's.
+
+Env: CARGO_TARGET_DIR as usual. Exit status 0 whether or not the goal is met (the summary says).
+EOF
+}
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
@@ -37,7 +43,7 @@ while [ $# -gt 0 ]; do
     --compression) COMPRESSION="$2"; shift 2 ;;
     --repeat) REPEAT="$2"; shift 2 ;;
     --baseline) BASELINE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) usage; exit 0 ;;
     *) echo "bench-consumer.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
-# Benchmarks the two hot paths of the shared core next to the Python reference library
-# (PyPI aws-glue-schema-registry), on the same records in the same run, and prints a table.
-#
-#   scripts/bench-core.sh                 criterion (release build), then the Python library
-#   scripts/bench-core.sh --rust-only     criterion only (no venv needed, python3 makes the records)
-#   scripts/bench-core.sh --python-only   the Python library only
-#
-# Env: BENCH_RECORDS (default 20000) records per run, taken from the Python benchmark's own
-# generator (scripts/bench_python_glue.py make_records) with its schema, so both sides encode
-# and decode the very same readings with the same writer schema; BENCH_REPEAT (default 3) timed
-# runs of the Python library per operation (the best counts).
-#
-# Output: a Markdown table on stdout (records/s, single thread, and the Rust/Python ratio);
-# raw results in target/bench-core/ (records.jsonl, schema.json, criterion-{wall,cpu}/ and
-# their logs, python.jsonl, results.json). Rust runs twice: wall clock (comparable with the
-# Python figures) and thread CPU time (SENSOR_BENCH_CLOCK=cpu: unaffected by other processes
-# taking the CPU; judge the throughput goals on a busy machine by this column).
-#
-# What is timed:
-#   decode  Rust: wire::decode + CompiledSchema::decode (framed bytes -> serde_json::Value)
-#           Python: KafkaDeserializer.deserialize (framed bytes -> dict), warm schema cache
-#   encode  Rust: serde_json::from_str + CompiledSchema::encode + wire::encode_into (JSON text
-#           -> framed bytes, cached schema); Python: KafkaSerializer.serialize (dict -> framed
-#           bytes, warm cache; zlib through the library's codec). Rust also parses the JSON text.
+# Benchmarks the shared core's two hot paths against the Python reference library (usage below).
 set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Benchmarks the two hot paths of the shared core next to the Python reference library
+(PyPI aws-glue-schema-registry), on the same records in the same run, and prints a table.
+
+  scripts/bench-core.sh                 criterion (release build), then the Python library
+  scripts/bench-core.sh --rust-only     criterion only (no venv needed, python3 makes the records)
+  scripts/bench-core.sh --python-only   the Python library only
+
+Env: BENCH_RECORDS (default 20000) records per run, taken from the Python benchmark's own
+generator (scripts/bench_python_glue.py make_records) with its schema, so both sides encode
+and decode the very same readings with the same writer schema; BENCH_REPEAT (default 3) timed
+runs of the Python library per operation (the best counts).
+
+Output: a Markdown table on stdout (records/s, single thread, and the Rust/Python ratio);
+raw results in target/bench-core/ (records.jsonl, schema.json, criterion-{wall,cpu}/ and
+their logs, python.jsonl, results.json). Rust runs twice: wall clock (comparable with the
+Python figures) and thread CPU time (SENSOR_BENCH_CLOCK=cpu: unaffected by other processes
+taking the CPU; judge the throughput goals on a busy machine by this column).
+
+What is timed:
+  decode  Rust: wire::decode + CompiledSchema::decode (framed bytes -> serde_json::Value)
+          Python: KafkaDeserializer.deserialize (framed bytes -> dict), warm schema cache
+  encode  Rust: serde_json::from_str + CompiledSchema::encode + wire::encode_into (JSON text
+          -> framed bytes, cached schema); Python: KafkaSerializer.serialize (dict -> framed
+          bytes, warm cache; zlib through the library's codec). Rust also parses the JSON text.
+EOF
+}
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -39,7 +45,7 @@ case "${1:-}" in
   --rust-only) run_python=0 ;;
   --python-only) run_rust=0 ;;
   "") ;;
-  -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+  -h|--help) usage; exit 0 ;;
   *) echo "bench-core.sh: unknown argument: $1" >&2; exit 2 ;;
 esac
 

@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Producer throughput, ours against the reference, in one run on the same events:
-#
-#   1. N sensor events (as the Lambda receives them) are generated into a JSON-lines file;
-#   2. the criterion benchmark `cargo bench -p sensor-producer --bench handler` runs
-#      Producer::handle on them (MemoryRegistry warm, MemorySink: no network), one event per
-#      invocation and 1,000-event batches, and writes the schema it registered and the framed
-#      message of every event;
-#   3. the Python `aws-glue-schema-registry` KafkaSerializer (PyPI), against an in-process moto
-#      with its schema cache warm, serializes the same events with that schema, after adding
-#      deviceId and timestamp as the handler does. Its Avro bodies must equal ours byte for byte
-#      (so both did the same work), then it is timed (best of --repeat);
-#   4. prints events/s of each and the ratios, and one JSON line with all figures.
-#
-# Usage: scripts/bench-producer.sh [-n EVENTS] [--repeat R] [-- CRITERION ARGS...]
-#   -n EVENTS     events (default 2000)
-#   --repeat R    timed Python runs, the best counts (default 5)
-#   after --      passed to criterion, e.g. -- --noplot
-# Needs the project venv (scripts/bootstrap.sh). Builds the benchmark in release mode.
+# Producer throughput against the Python reference serializer (usage below).
 set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Producer throughput, ours against the reference, in one run on the same events:
+
+  1. N sensor events (as the Lambda receives them) are generated into a JSON-lines file;
+  2. the criterion benchmark `cargo bench -p sensor-producer --bench handler` runs
+     Producer::handle on them (MemoryRegistry warm, MemorySink: no network), one event per
+     invocation and 1,000-event batches, and writes the schema it registered and the framed
+     message of every event;
+  3. the Python `aws-glue-schema-registry` KafkaSerializer (PyPI), against an in-process moto
+     with its schema cache warm, serializes the same events with that schema, after adding
+     deviceId and timestamp as the handler does. Its Avro bodies must equal ours byte for byte
+     (so both did the same work), then it is timed (best of --repeat);
+  4. prints events/s of each and the ratios, and one JSON line with all figures.
+
+Usage: scripts/bench-producer.sh [-n EVENTS] [--repeat R] [-- CRITERION ARGS...]
+  -n EVENTS     events (default 2000)
+  --repeat R    timed Python runs, the best counts (default 5)
+  after --      passed to criterion, e.g. -- --noplot
+Needs the project venv (scripts/bootstrap.sh). Builds the benchmark in release mode.
+EOF
+}
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
@@ -29,7 +35,7 @@ while [ $# -gt 0 ]; do
     -n) N="$2"; shift 2 ;;
     --repeat) REPEAT="$2"; shift 2 ;;
     --) shift; CRITERION_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) usage; exit 0 ;;
     *) echo "bench-producer: unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -7,15 +7,14 @@
 #      sha256 in scripts/requirements/aws-provider-schema.pin; downloaded and read once, the map
 #      is cached in .venv/provider-schema/);
 #   4. pytest tests/terraform (python-hcl2 invariants of the HCL).
-# Python tools come from scripts/requirements/terraform.txt: python-hcl2 and pytest in .venv,
-# checkov in .venv-checkov (it pins its own fork of the HCL parser, which also imports as hcl2).
-# Installs only when a pinned version is missing, so a second run is quiet.
+# Python tools come from scripts/requirements/terraform.txt, installed by scripts/bootstrap.sh:
+# python-hcl2 and pytest in .venv, checkov in .venv-checkov (it pins its own fork of the HCL
+# parser, which also imports as hcl2). A second run installs nothing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-REQUIREMENTS="$ROOT/scripts/requirements/terraform.txt"
 VENV="$ROOT/.venv"
 CHECKOV_VENV="$ROOT/.venv-checkov"
 
@@ -30,39 +29,7 @@ if ! command -v terraform >/dev/null 2>&1; then
   exit 1
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-grep -Ev '^[[:space:]]*(#|$)' "$REQUIREMENTS" | grep -Eiv '^checkov([=<>!~ ]|$)' >"$work/tools.txt"
-grep -Ev '^[[:space:]]*(#|$)' "$REQUIREMENTS" | grep -Ei '^checkov([=<>!~ ]|$)' >"$work/checkov.txt"
-
-# ensure_venv DIR REQUIREMENTS: create DIR and install REQUIREMENTS unless every name==version
-# pin is already satisfied there.
-ensure_venv() {
-  local dir="$1" requirements="$2"
-  if [ -x "$dir/bin/python" ] && "$dir/bin/python" - "$requirements" <<'PY'; then
-import importlib.metadata as metadata
-import re
-import sys
-
-for line in open(sys.argv[1], encoding="utf-8"):
-    match = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)", line)
-    if not match:
-        sys.exit(1)
-    try:
-        if metadata.version(match.group(1)) != match.group(2):
-            sys.exit(1)
-    except metadata.PackageNotFoundError:
-        sys.exit(1)
-PY
-    return 0
-  fi
-  echo "check-terraform: installing $(tr '\n' ' ' <"$requirements")into ${dir#"$ROOT"/}" >&2
-  [ -x "$dir/bin/python" ] || python3 -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-}
-
-ensure_venv "$VENV" "$work/tools.txt"
-ensure_venv "$CHECKOV_VENV" "$work/checkov.txt"
+"$ROOT/scripts/bootstrap.sh"
 
 status=0
 

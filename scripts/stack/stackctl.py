@@ -3,13 +3,16 @@
 
     stackctl.py ports-free PORT...                  exit 1 naming each port taken on 127.0.0.1
     stackctl.py spawn --pidfile F --log L -- CMD... start CMD in its own session (process group)
-    stackctl.py alive --pidfile F                   exit 0 if the recorded process still runs
+    stackctl.py alive --pidfile F [--pidfile F...]  print the pid of each recorded process that
+                                                    still runs; exit 0 if one does, else 1
     stackctl.py stop --pidfile F [--timeout S]      TERM the process group, wait, KILL if needed
-    stackctl.py wait-http --url U [--timeout S] [--pidfile F --log L]   poll until HTTP 200
-    stackctl.py wait-tcp --port P [--timeout S] [--pidfile F --log L]   poll until connectable
-    stackctl.py kafka-topic --bootstrap B --topic T [--partitions N] [--timeout S] [--pidfile F --log L]
-        wait for broker metadata, create the topic (fine if it exists), wait until every
-        partition has a leader
+    stackctl.py wait-http --url U [WAIT OPTIONS]        poll until HTTP 200
+    stackctl.py wait-tcp --port P [WAIT OPTIONS]        poll until connectable
+    stackctl.py kafka-topic --bootstrap B --topic T [--partitions N] [--recreate] [WAIT OPTIONS]
+        wait for broker metadata, create the topic (fine if it exists; --recreate deletes it
+        first, for an empty topic), wait until every partition has a leader
+    WAIT OPTIONS: --timeout S [--since EPOCH_MS] [--pidfile F --log L]: ready within S seconds
+        of --since (default: now), or it fails, even if the process is ready after that
     stackctl.py http-post --url U [--data D] [--timeout S]   POST, print the body, exit 1 unless 2xx
 
 Pid files hold "PID STARTTIME": the start time (from /proc) guards against a recycled pid.
@@ -154,22 +157,38 @@ def _log_tail(log: str | None, lines: int = 25) -> str:
         return ""
 
 
-def poll(what: str, probe, timeout: float, pidfile: str | None, log: str | None, interval=0.05):
-    deadline = time.monotonic() + timeout
+class Deadline:
+    """`timeout` seconds from `since_ms` (epoch milliseconds, e.g. when stack.sh began waiting;
+    default now), on the monotonic clock."""
+
+    def __init__(self, timeout: float, since_ms: int | None = None):
+        self.timeout = timeout
+        elapsed = 0.0 if since_ms is None else max(0.0, time.time() - since_ms / 1000)
+        self.at = time.monotonic() + timeout - elapsed
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+def poll(what: str, probe, deadline: Deadline, pidfile: str | None, log: str | None, interval=0.05):
+    """probe() until it returns something true, before the deadline: a probe that succeeds
+    after the deadline fails all the same, so a timeout means the same however slowly this
+    helper started."""
     last_err = None
     while True:
         if pidfile and is_alive(pidfile) is None:
             raise Failed(f"{what}: the process exited before it was ready{_log_tail(log)}")
         try:
             result = probe()
-            if result:
+            if result and not deadline.passed():
                 return result
         except Failed:
             raise
         except Exception as e:  # noqa: BLE001 - any other failure means "not yet"
             last_err = e
-        if time.monotonic() >= deadline:
-            raise Failed(f"{what}: not ready after {timeout:.0f} s (last error: {last_err}){_log_tail(log)}")
+        if deadline.passed():
+            raise Failed(f"{what}: not ready after {deadline.timeout:g} s (last error: {last_err})"
+                         f"{_log_tail(log)}")
         time.sleep(interval)
         interval = min(interval * 1.5, 0.5)
 
@@ -197,15 +216,27 @@ def tcp_ok(port: int) -> bool:
         return True
 
 
-def kafka_topic(bootstrap: str, topic: str, partitions: int, timeout: float,
-                pidfile: str | None, log: str | None) -> None:
+def kafka_topic(bootstrap: str, topic: str, partitions: int, deadline: Deadline,
+                pidfile: str | None, log: str | None, recreate: bool = False) -> None:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 2000,
                          "log_level": 3})
-    poll(f"kafka broker at {bootstrap}", lambda: admin.list_topics(timeout=2).brokers, timeout,
+    poll(f"kafka broker at {bootstrap}", lambda: admin.list_topics(timeout=2).brokers, deadline,
          pidfile, log)
+    if recreate:
+        def gone():
+            if topic not in admin.list_topics(timeout=2).topics:
+                return True
+            try:
+                admin.delete_topics([topic], operation_timeout=10)[topic].result()
+            except KafkaException as e:
+                if e.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
+                    raise
+            return False
+
+        poll(f"deleting topic {topic}", gone, deadline, pidfile, log)
     replaced = [0]
 
     def create():
@@ -229,7 +260,7 @@ def kafka_topic(bootstrap: str, topic: str, partitions: int, timeout: float,
         admin.delete_topics([topic], operation_timeout=10)[topic].result()
         return False
 
-    poll(f"creating topic {topic}", create, timeout, pidfile, log)
+    poll(f"creating topic {topic}", create, deadline, pidfile, log)
 
     def topic_ready():
         md = admin.list_topics(topic=topic, timeout=2).topics.get(topic)
@@ -237,7 +268,7 @@ def kafka_topic(bootstrap: str, topic: str, partitions: int, timeout: float,
             return False
         return all(p.leader >= 0 and p.error is None for p in md.partitions.values())
 
-    poll(f"topic {topic} with {partitions} partitions", topic_ready, timeout, pidfile, log)
+    poll(f"topic {topic} with {partitions} partitions", topic_ready, deadline, pidfile, log)
 
 
 # ---------------------------------------------------------------------------- main
@@ -256,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("command", nargs=argparse.REMAINDER)
 
     s = sub.add_parser("alive")
-    s.add_argument("--pidfile", required=True)
+    s.add_argument("--pidfile", action="append", required=True)
 
     s = sub.add_parser("stop")
     s.add_argument("--pidfile", required=True)
@@ -265,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("wait-http", "wait-tcp", "kafka-topic"):
         s = sub.add_parser(name)
         s.add_argument("--timeout", type=float, default=60)
+        s.add_argument("--since", type=int, metavar="EPOCH_MS")
         s.add_argument("--pidfile")
         s.add_argument("--log")
         if name == "wait-http":
@@ -275,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             s.add_argument("--bootstrap", required=True)
             s.add_argument("--topic", required=True)
             s.add_argument("--partitions", type=int, default=3)
+            s.add_argument("--recreate", action="store_true")
 
     s = sub.add_parser("http-post")
     s.add_argument("--url", required=True)
@@ -296,18 +329,21 @@ def main(argv: list[str] | None = None) -> int:
                 p.error("spawn needs a command after --")
             print(spawn(a.pidfile, a.log, cmd, a.cwd))
         elif a.cmd == "alive":
-            pid = is_alive(a.pidfile)
-            if pid is None:
+            pids = [pid for pid in map(is_alive, a.pidfile) if pid is not None]
+            for pid in pids:
+                print(pid)
+            if not pids:
                 return 1
-            print(pid)
         elif a.cmd == "stop":
             stop(a.pidfile, a.timeout)
         elif a.cmd == "wait-http":
-            poll(a.url, lambda: http_ok(a.url), a.timeout, a.pidfile, a.log)
+            poll(a.url, lambda: http_ok(a.url), Deadline(a.timeout, a.since), a.pidfile, a.log)
         elif a.cmd == "wait-tcp":
-            poll(f"127.0.0.1:{a.port}", lambda: tcp_ok(a.port), a.timeout, a.pidfile, a.log)
+            poll(f"127.0.0.1:{a.port}", lambda: tcp_ok(a.port), Deadline(a.timeout, a.since),
+                 a.pidfile, a.log)
         elif a.cmd == "kafka-topic":
-            kafka_topic(a.bootstrap, a.topic, a.partitions, a.timeout, a.pidfile, a.log)
+            kafka_topic(a.bootstrap, a.topic, a.partitions, Deadline(a.timeout, a.since), a.pidfile,
+                        a.log, recreate=a.recreate)
         elif a.cmd == "http-post":
             req = urllib.request.Request(a.url, data=a.data.encode(), method="POST",
                                          headers={"Content-Type": a.content_type})
