@@ -197,9 +197,12 @@ create_topic_early() {
 }
 
 bootstrap_accounts() {  # $@: extra args (--reset)
+  local broker="$KAFKA_BOOTSTRAP_SERVERS"   # the broker itself, not its fault proxy
+  external_kafka || broker="127.0.0.1:$KAFKA_PORT"
   local extra=(
     --set "MOTO_PORT=$MOTO_PORT" --set "KAFKA_PORT=$(kafka_port)"
     --set "KAFKA_PARTITIONS=$KAFKA_PARTITIONS"
+    --set "KAFKA_BROKER_ADDRESS=$broker"
     --set "STACK_DIR=$STACK_DIR" --set "STACK_LOG_DIR=$LOG_DIR"
   )
   if [ -n "$MOTO_PROXY_PORT" ]; then
