@@ -31,10 +31,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-
-from harness import (EventSourceMapping, FaultProxy, LambdaFunction, build_binaries,  # noqa: E402
+from harness import (EventSourceMapping, FaultProxy, LambdaFunction, build_binaries,
                      consumer_env, count_items, free_ports, producer_env, start_stack,
                      stop_function_tree, wait_committed)
 

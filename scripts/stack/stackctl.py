@@ -180,8 +180,10 @@ def poll(what: str, probe, deadline: Deadline, pidfile: str | None, log: str | N
             raise Failed(f"{what}: the process exited before it was ready{_log_tail(log)}")
         try:
             result = probe()
-            if result and not deadline.passed():
-                return result
+            if result:
+                if not deadline.passed():
+                    return result
+                last_err = "ready only after the deadline"
         except Failed:
             raise
         except Exception as e:  # noqa: BLE001 - any other failure means "not yet"

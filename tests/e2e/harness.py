@@ -9,16 +9,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "stack"))
-
-from stackhelpers import Stack, free_ports, wait_until  # noqa: E402
+from stackhelpers import ROOT, Stack, free_ports, wait_until
 
 VENV_BIN = ROOT / ".venv" / "bin"
 TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))

@@ -12,7 +12,6 @@ Every test starts from a clean state (`stack.sh reset`).
 
 from __future__ import annotations
 
-import sys
 import time
 from decimal import Decimal
 from uuid import UUID
@@ -25,11 +24,9 @@ from aws_schema_registry.codec import decode, encode
 from aws_schema_registry.serde import DataAndSchema
 from confluent_kafka import Consumer, TopicPartition
 
-from harness import (ROOT, EventSourceMapping, LambdaFunction, consumer_env, produce_raw,
+from harness import (EventSourceMapping, LambdaFunction, consumer_env, produce_raw,
                      producer_env, scan_items, start_stack, stop_function_tree, wait_committed)
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import bench_python_glue as peer  # noqa: E402  (the reference package's driver)
+import bench_python_glue as peer  # the reference package's driver
 
 GROUP = "sensor-consumer-esm"
 PEER_SCHEMA_NAME = "interop-python-peer"

@@ -64,11 +64,14 @@ def wait_until(predicate, timeout: float, interval: float = 0.05):
 
 
 class Stack:
-    def __init__(self, stack_dir: Path, ports: dict[str, int]):
+    def __init__(self, stack_dir: Path, ports: dict[str, int], settings: dict[str, str] | None = None):
+        """`settings`: more environment for stack.sh, e.g. KAFKA_BOOTSTRAP_SERVERS for an
+        existing broker (never taken from this process's environment)."""
         self.dir = stack_dir
         self.ports = ports
-        self.proc_env = {**os.environ, "STACK_DIR": str(stack_dir),
-                         **{k: str(v) for k, v in ports.items()}}
+        inherited = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+        self.proc_env = {**inherited, "STACK_DIR": str(stack_dir),
+                         **{k: str(v) for k, v in ports.items()}, **(settings or {})}
 
     def run(self, *args: str, check: bool = True, timeout: float = 900, env: dict | None = None):
         res = subprocess.run([str(STACK_SH), *args], env=env or self.proc_env, cwd=ROOT,

@@ -620,6 +620,60 @@ def test_a_second_stack_runs_beside_the_first(stack: Stack, tmp_path):
     assert stack.run("status").returncode == 0  # the first one is untouched
 
 
+def test_a_stack_on_an_existing_broker(stack: Stack, tmp_path):
+    """KAFKA_BOOTSTRAP_SERVERS: the stack starts no tansu, uses that broker (here the first
+    stack's) for its topic, stack.env and broker map, and leaves it running on down."""
+    broker, topic = stack.env["KAFKA_BOOTSTRAP_SERVERS"], f"external-{uuid.uuid4().hex[:8]}"
+    broker_pid = stack.pids()["tansu"]
+    admin = Producer(kafka_conf(stack.env))
+    assert topic not in admin.list_topics(timeout=10).topics
+    ports = dict(zip(["MOTO_PORT", "KAFKA_PORT"], free_ports(2)))
+    other = Stack(tmp_path / "external", ports, {"KAFKA_BOOTSTRAP_SERVERS": broker, "KAFKA_TOPIC": topic,
+                                                 "KAFKA_PARTITIONS": "2"})
+    try:
+        other.run("up")
+        env = other.env
+        assert (env["KAFKA_BOOTSTRAP_SERVERS"], env["KAFKA_TOPIC"]) == (broker, topic)
+        assert env["KAFKA_PORT"] == broker.rsplit(":", 1)[1]
+        assert set(other.pids()) == {"moto"}
+        assert not (other.dir / "logs" / "tansu.log").exists()
+        with pytest.raises(ConnectionRefusedError):  # no broker of its own
+            socket.create_connection(("127.0.0.1", ports["KAFKA_PORT"]), timeout=2)
+        md = admin.list_topics(topic, timeout=10).topics[topic]
+        assert md.error is None and len(md.partitions) == 2
+        secret = json.loads(other.client("secretsmanager", other.assume_reader_role())
+                            .get_secret_value(SecretId=env["BROKER_SECRET_ARN"])["SecretString"])
+        assert secret["bootstrap_servers"] == broker and secret["topic"] == topic
+        res = other.run("status")
+        assert "existing broker " + broker in res.stdout and " running " in res.stdout
+
+        # reset cannot restart someone else's broker: it gives an empty topic instead.
+        producer = Producer(kafka_conf(env))
+        producer.produce(topic, value=b"old", partition=0)
+        assert producer.flush(15) == 0
+        other.run("reset")
+        consumer = Consumer(consumer_conf(other.env, f"external-{uuid.uuid4().hex[:8]}"))
+        try:
+            md = consumer.list_topics(topic, timeout=10).topics[topic]
+            assert md.error is None and len(md.partitions) == 2
+            assert consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] == 0
+        finally:
+            consumer.close()
+
+        # No fault proxy for a broker the stack does not run (it advertises its own address).
+        proxied = Stack(tmp_path / "proxied", {**dict(zip(["MOTO_PORT", "KAFKA_PROXY_PORT"], free_ports(2)))},
+                        {"KAFKA_BOOTSTRAP_SERVERS": broker})
+        res = proxied.run("up", check=False)
+        assert res.returncode != 0 and "KAFKA_PROXY_PORT needs the stack's own broker" in res.stderr
+        assert not list(proxied.dir.glob("*.pid"))
+    finally:
+        other.run("down", check=False, timeout=120)
+    assert not list(other.dir.glob("*.pid")) and not (other.dir / "stack.env").exists()
+    assert not process_gone(broker_pid)  # the existing broker is left alone
+    assert topic in admin.list_topics(timeout=10).topics
+    assert stack.run("status").returncode == 0
+
+
 # ------------------------------------------------------------------------------ reset, down
 
 def test_reset_gives_a_clean_state(stack: Stack):
