@@ -23,6 +23,10 @@ use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
+/// The module of lambda_runtime that opens the span of each invocation (`requestId`,
+/// `xrayTraceId`).
+pub const INVOKE_SPAN_TARGET: &str = "lambda_runtime::layers::trace";
+
 /// Output format of the log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -60,6 +64,16 @@ impl LogSettings {
         LogSettings { format, filter }
     }
 
+    /// The filter's directives: [`LogSettings::filter`], and the runtime's invocation span
+    /// (an INFO span; its module logs nothing itself) at every level, so the request id is on
+    /// the lines of an invocation even at `ERROR`.
+    pub fn directives(&self) -> String {
+        if self.filter.contains(INVOKE_SPAN_TARGET) {
+            return self.filter.clone();
+        }
+        format!("{},{INVOKE_SPAN_TARGET}=info", self.filter)
+    }
+
     /// From this process's environment.
     pub fn from_env() -> Self {
         let var = |k| std::env::var(k).ok();
@@ -83,8 +97,9 @@ where
 {
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(&settings.filter);
+        .parse_lossy(settings.directives());
     let builder = tracing_subscriber::fmt()
+        .with_ansi(false)
         .with_env_filter(filter)
         .with_writer(writer);
     match settings.format {
@@ -92,7 +107,11 @@ where
             .fmt_fields(JsonFields::new())
             .event_format(JsonLines)
             .init(),
-        LogFormat::Text => builder.with_target(false).without_time().init(),
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .with_target(false)
+            .without_time()
+            .init(),
     }
 }
 
