@@ -67,7 +67,7 @@ async fn main() -> Result<(), Error> {
                 let failure = e.failure();
                 println!(
                     "{}",
-                    sensor_shared::metrics::failure_line("consumer", failure.class, stats.elapsed)
+                    sensor_shared::metrics::failure_line("consumer", failure.class, "BatchTime", stats.elapsed)
                 );
                 tracing::error!(error = %e, error_type = failure.class, retryable = failure.retryable, "batch failed; the event source mapping will retry it");
                 Err(Diagnostic::from(e))

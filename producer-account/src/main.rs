@@ -98,7 +98,7 @@ async fn main() -> Result<(), Error> {
                 let failure = e.failure();
                 println!(
                     "{}",
-                    sensor_shared::metrics::failure_line("producer", failure.class, stats.elapsed)
+                    sensor_shared::metrics::failure_line("producer", failure.class, "Duration", stats.elapsed)
                 );
                 tracing::error!(error = %e, error_type = failure.class, retryable = failure.retryable, "invocation failed");
                 Err(Diagnostic::from(e))

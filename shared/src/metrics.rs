@@ -124,11 +124,17 @@ pub fn breakdown<'a>(
         .collect()
 }
 
-/// The line of a failed invocation: `Failed` (1) and `Duration` with the dimensions `Function`
-/// and `ErrorType` (the class reported to Lambda).
-pub fn failure_line(function: &str, error_type: &str, elapsed: std::time::Duration) -> String {
+/// The line of a failed invocation: `Failed` (1) and the invocation's time (`time_metric`:
+/// `Duration` for the producer, `BatchTime` for the consumer), with the dimensions `Function` and
+/// `ErrorType` (the class reported to Lambda).
+pub fn failure_line(
+    function: &str,
+    error_type: &str,
+    time_metric: &str,
+    elapsed: std::time::Duration,
+) -> String {
     let mut set = MetricSet::for_function(function).dimension("ErrorType", error_type);
-    set.count("Failed", 1).millis("Duration", elapsed);
+    set.count("Failed", 1).millis(time_metric, elapsed);
     set.line()
 }
 
@@ -233,6 +239,29 @@ mod tests {
         assert_eq!(
             docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             serde_json::json!([["Function", "Reason"]])
+        );
+    }
+
+    #[test]
+    fn a_failure_is_counted_by_its_error_type() {
+        let line = failure_line(
+            "consumer",
+            "StoreThrottled",
+            "BatchTime",
+            Duration::from_millis(7),
+        );
+        let doc = parse_emf(&line).unwrap();
+        assert_eq!(
+            (&doc["ErrorType"], &doc["Failed"], &doc["BatchTime"]),
+            (
+                &serde_json::json!("StoreThrottled"),
+                &serde_json::json!(1),
+                &serde_json::json!(7)
+            )
+        );
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Function", "ErrorType"]])
         );
     }
 
