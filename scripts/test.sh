@@ -24,4 +24,4 @@ step "Rust tests (unit, property, handler, CLI, registry client on the local sta
 cargo test --workspace --quiet
 
 step "local stack and end-to-end tests (pytest)"
-.venv/bin/python -m pytest -q -p no:cacheprovider tests/stack tests/e2e
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/functions tests/stack tests/e2e

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use sensor_shared::failure::{classify, FailureKind};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -97,8 +98,17 @@ pub fn batches(messages: Vec<String>, limit: usize) -> Vec<Vec<String>> {
 
 /// Dead letters could not be sent; the batch must be retried.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("dead-letter queue unavailable: {0}")]
-pub struct DeadLetterError(pub String);
+pub enum DeadLetterError {
+    /// Throttling, timeouts, 5xx, entries the queue kept refusing.
+    #[error("dead-letter queue unavailable: {0}")]
+    Unavailable(String),
+    /// The function may not send to the queue (IAM). Retrying fails the same way.
+    #[error("dead-letter queue access denied: {0}")]
+    AccessDenied(String),
+    /// The queue refused the request (no such queue, invalid request).
+    #[error("dead-letter queue refused the letters: {0}")]
+    Refused(String),
+}
 
 pub trait DeadLetterSink: Send + Sync {
     fn send_all(
@@ -135,7 +145,7 @@ impl DeadLetterSink for SqsDeadLetters {
                             .id(id)
                             .message_body(body)
                             .build()
-                            .map_err(|e| DeadLetterError(e.to_string()))
+                            .map_err(|e| DeadLetterError::Refused(e.to_string()))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let out = self
@@ -145,7 +155,16 @@ impl DeadLetterSink for SqsDeadLetters {
                     .set_entries(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| DeadLetterError(format!("SendMessageBatch: {e:?}")))?;
+                    .map_err(|e| {
+                        let f = classify("SendMessageBatch", &e);
+                        match f.kind {
+                            FailureKind::Throttled | FailureKind::Unavailable => {
+                                DeadLetterError::Unavailable(f.message)
+                            }
+                            FailureKind::AccessDenied => DeadLetterError::AccessDenied(f.message),
+                            _ => DeadLetterError::Refused(f.message),
+                        }
+                    })?;
                 let failed: std::collections::HashSet<String> =
                     out.failed.iter().map(|f| f.id.clone()).collect();
                 pending.retain(|(id, _)| failed.contains(id));
@@ -153,7 +172,7 @@ impl DeadLetterSink for SqsDeadLetters {
                     break;
                 }
                 if attempt == 2 {
-                    return Err(DeadLetterError(format!(
+                    return Err(DeadLetterError::Unavailable(format!(
                         "{} dead letters refused by the queue",
                         pending.len()
                     )));
@@ -174,7 +193,7 @@ pub struct MemoryDeadLetters {
 impl DeadLetterSink for MemoryDeadLetters {
     async fn send_all(&self, letters: Vec<DeadLetter>) -> Result<(), DeadLetterError> {
         if let Some(e) = self.fail.lock().unwrap().clone() {
-            return Err(DeadLetterError(e));
+            return Err(DeadLetterError::Unavailable(e));
         }
         self.letters.lock().unwrap().extend(letters);
         Ok(())

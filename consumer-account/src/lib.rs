@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
+use sensor_shared::failure::Failure;
+use sensor_shared::metrics::{breakdown, MetricSet};
 use sensor_shared::wire;
 use sensor_shared::{CompiledSchema, RegistryError, SchemaCache, SchemaSource};
 use serde::Serialize;
@@ -31,7 +33,7 @@ pub use sensor_shared::item::{
     Coordinates, ATTR_OFFSET, ATTR_PARTITION, ATTR_READING_ID, ATTR_SCHEMA_VERSION, ATTR_TOPIC,
     MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_ATTRIBUTES,
 };
-pub use store::{write_all, Backoff, BatchWriter, StoreError};
+pub use store::{write_all, write_all_counted, Backoff, BatchWriter, StoreError, WriteStats};
 
 /// What one invocation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -58,6 +60,80 @@ pub enum ConsumerError {
     DeadLetter(#[from] DeadLetterError),
 }
 
+impl ConsumerError {
+    /// The class Lambda reports (`errorType`) and whether a retry can help
+    /// ([`sensor_shared::failure`] has the naming rule).
+    pub fn failure(&self) -> Failure {
+        let cause = self.to_string();
+        let (class, retryable) = match self {
+            ConsumerError::Registry(RegistryError::Unavailable(_)) => ("RegistryUnavailable", true),
+            ConsumerError::Registry(RegistryError::AccessDenied(_)) => ("AccessDenied", false),
+            ConsumerError::Registry(_) => ("RegistryRefused", false),
+            ConsumerError::Store(StoreError::Throttled(_)) => ("StoreThrottled", true),
+            ConsumerError::Store(StoreError::Unavailable(_)) => ("StoreUnavailable", true),
+            ConsumerError::Store(StoreError::AccessDenied(_)) => ("AccessDenied", false),
+            ConsumerError::Store(StoreError::Refused(_)) => ("StoreRefused", false),
+            ConsumerError::DeadLetter(DeadLetterError::Unavailable(_)) => {
+                ("DeadLetterUnavailable", true)
+            }
+            ConsumerError::DeadLetter(DeadLetterError::AccessDenied(_)) => ("AccessDenied", false),
+            ConsumerError::DeadLetter(DeadLetterError::Refused(_)) => ("DeadLetterRefused", false),
+        };
+        Failure::new(class, retryable, cause)
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.failure().retryable
+    }
+}
+
+impl From<ConsumerError> for lambda_runtime::Diagnostic {
+    fn from(e: ConsumerError) -> Self {
+        let f = e.failure();
+        lambda_runtime::Diagnostic {
+            error_type: f.class.into(),
+            error_message: f.message(),
+        }
+    }
+}
+
+/// Why records were dead-lettered, by reason class (the `Reason` dimension of the
+/// `DeadLettered` metric).
+pub const DEAD_LETTER_REASONS: [&str; 6] = [
+    "BadValue",
+    "NotGlueFraming",
+    "UnknownSchemaVersion",
+    "CorruptBody",
+    "KeyCollision",
+    "Unstorable",
+];
+
+/// The reason class of a dead letter's reason text.
+pub fn dead_letter_reason(reason: &str) -> &'static str {
+    if reason.starts_with("record has no value") || reason.starts_with("value is not base64") {
+        "BadValue"
+    } else if reason.starts_with("not Glue framing") {
+        "NotGlueFraming"
+    } else if reason.starts_with("schema version") {
+        "UnknownSchemaVersion"
+    } else if reason.starts_with("corrupt body") {
+        "CorruptBody"
+    } else if reason.starts_with("key collision") {
+        "KeyCollision"
+    } else {
+        "Unstorable"
+    }
+}
+
+/// What one invocation did beyond its [`Summary`], for metrics; filled in also when it fails.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Dead letters per reason class ([`DEAD_LETTER_REASONS`] order).
+    pub dead_lettered_by_reason: [u64; 6],
+    pub store: store::WriteStats,
+    pub elapsed: std::time::Duration,
+}
+
 /// The function's state, built once per container.
 pub struct Consumer<S, W, D> {
     pub schemas: SchemaCache<S>,
@@ -75,6 +151,26 @@ enum Outcome {
 impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
     /// Handles one event.
     pub async fn handle(&self, event: &KafkaEvent) -> Result<Summary, ConsumerError> {
+        self.handle_counted(event, &mut BatchStats::default()).await
+    }
+
+    /// [`Consumer::handle`], counting what metrics need into `stats`.
+    pub async fn handle_counted(
+        &self,
+        event: &KafkaEvent,
+        stats: &mut BatchStats,
+    ) -> Result<Summary, ConsumerError> {
+        let started = std::time::Instant::now();
+        let r = self.handle_inner(event, stats).await;
+        stats.elapsed = started.elapsed();
+        r
+    }
+
+    async fn handle_inner(
+        &self,
+        event: &KafkaEvent,
+        stats: &mut BatchStats,
+    ) -> Result<Summary, ConsumerError> {
         // Deterministic order: by topic-partition, then offset.
         let ordered: BTreeMap<&String, &Vec<KafkaRecord>> = event.records.iter().collect();
         let records: Vec<&KafkaRecord> = ordered
@@ -126,13 +222,22 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
         // Readings first: a store outage fails the batch before anything is dead-lettered, so
         // the retries of that batch do not send its poison records again and again (the writes
         // are idempotent; the queue is not).
-        summary.stored = write_all(&self.store, items, self.backoff).await?;
+        summary.stored =
+            write_all_counted(&self.store, items, self.backoff, &mut stats.store).await?;
         summary.dead_lettered = letters.len();
         if !letters.is_empty() {
             for l in &letters {
                 tracing::warn!(topic = %l.topic, partition = l.partition, offset = l.offset, reason = %l.reason, "dead-lettering record");
             }
+            let mut by_reason = [0u64; 6];
+            for l in &letters {
+                let class = dead_letter_reason(&l.reason);
+                if let Some(i) = DEAD_LETTER_REASONS.iter().position(|r| *r == class) {
+                    by_reason[i] += 1;
+                }
+            }
             self.dead_letters.send_all(letters).await?;
+            stats.dead_lettered_by_reason = by_reason;
         }
         Ok(summary)
     }
@@ -316,39 +421,36 @@ fn dead_letter(r: &KafkaRecord, reason: String) -> DeadLetter {
     }
 }
 
-/// A CloudWatch Embedded Metric Format line for one invocation.
-pub fn emf_line(
+/// The Embedded Metric Format lines of one successful invocation (README, "Metrics"):
+/// `cache` holds this invocation's schema cache hits and fetches.
+pub fn metric_lines(
     function: &str,
     summary: &Summary,
+    stats: &BatchStats,
     cache: sensor_shared::registry::CacheStats,
-) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "SensorPipeline",
-                "Dimensions": [["Function"]],
-                "Metrics": [
-                    {"Name": "Received", "Unit": "Count"},
-                    {"Name": "Stored", "Unit": "Count"},
-                    {"Name": "DeadLettered", "Unit": "Count"},
-                    {"Name": "Duplicates", "Unit": "Count"},
-                    {"Name": "KeyCollisions", "Unit": "Count"},
-                    {"Name": "SchemaCacheHits", "Unit": "Count"},
-                    {"Name": "GlueCalls", "Unit": "Count"}
-                ]
-            }]
-        },
-        "Function": function,
-        "Received": summary.received,
-        "Stored": summary.stored,
-        "DeadLettered": summary.dead_lettered,
-        "Duplicates": summary.duplicates,
-        "KeyCollisions": summary.key_collisions,
-        "SchemaCacheHits": cache.hits,
-        "GlueCalls": cache.fetches,
-    })
-    .to_string()
+) -> Vec<String> {
+    let mut set = MetricSet::for_function(function);
+    set.count("Received", summary.received as u64)
+        .count("Stored", summary.stored as u64)
+        .count("DeadLettered", summary.dead_lettered as u64)
+        .count("Duplicates", summary.duplicates as u64)
+        .count("KeyCollisions", summary.key_collisions as u64)
+        .count("SchemaCacheHits", cache.hits)
+        .count("SchemaFetches", cache.fetches)
+        .count("BatchWriteItemCalls", stats.store.calls as u64)
+        .count("UnprocessedRetried", stats.store.unprocessed_retried as u64)
+        .millis("BatchTime", stats.elapsed);
+    let mut lines = vec![set.line()];
+    let reasons = DEAD_LETTER_REASONS
+        .iter()
+        .copied()
+        .zip(stats.dead_lettered_by_reason);
+    lines.extend(
+        breakdown(function, "Reason", "DeadLettered", reasons)
+            .iter()
+            .map(MetricSet::line),
+    );
+    lines
 }
 
 #[cfg(test)]

@@ -1,27 +1,19 @@
-//! Wiring only: tracing, configuration, clients built once per container.
+//! Wiring only: logging, configuration, clients built once per container.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use aws_lambda_events::kafka::KafkaEvent;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use sensor_consumer::config::Config;
 use sensor_consumer::dlq::SqsDeadLetters;
 use sensor_consumer::store::DynamoStore;
-use sensor_consumer::{emf_line, Backoff, Consumer};
+use sensor_consumer::{metric_lines, Backoff, BatchStats, Consumer};
 use sensor_shared::aws::{assume_role_config, glue_client, load_base_config, AssumeRole};
-use sensor_shared::registry::{GlueRegistry, SchemaCache};
+use sensor_shared::registry::{CacheStats, GlueRegistry, SchemaCache};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .without_time()
-        .with_target(false)
-        .init();
+    sensor_shared::logging::init();
 
     let config = Config::from_env()?;
     let base = load_base_config().await;
@@ -47,20 +39,38 @@ async fn main() -> Result<(), Error> {
     };
     tracing::info!(table = %config.readings_table, role = %config.producer_role_arn, "consumer ready");
     let consumer = &consumer;
-    let last_fetches = &AtomicU64::new(0);
+    // The cache's counters at the end of the last invocation: metrics are per invocation.
+    let last = &Mutex::new(CacheStats::default());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KafkaEvent>| async move {
-        match consumer.handle(&event.payload).await {
+        let mut stats = BatchStats::default();
+        let result = consumer.handle_counted(&event.payload, &mut stats).await;
+        let cache = {
+            let now = consumer.schemas.stats();
+            let mut last = last.lock().unwrap();
+            let delta = CacheStats {
+                hits: now.hits - last.hits,
+                fetches: now.fetches - last.fetches,
+                ..now
+            };
+            *last = now;
+            delta
+        };
+        match result {
             Ok(summary) => {
-                let mut stats = consumer.schemas.stats();
-                let total = stats.fetches;
-                stats.fetches = total - last_fetches.swap(total, Ordering::Relaxed);
-                println!("{}", emf_line("consumer", &summary, stats));
+                for line in metric_lines("consumer", &summary, &stats, cache) {
+                    println!("{line}");
+                }
                 tracing::info!(received = summary.received, stored = summary.stored, dead_lettered = summary.dead_lettered, "batch stored");
                 Ok(summary)
             }
             Err(e) => {
-                tracing::error!(error = %e, "batch failed; the event source mapping will retry it");
-                Err(Error::from(e.to_string()))
+                let failure = e.failure();
+                println!(
+                    "{}",
+                    sensor_shared::metrics::failure_line("consumer", failure.class, "BatchTime", stats.elapsed)
+                );
+                tracing::error!(error = %e, error_type = failure.class, retryable = failure.retryable, "batch failed; the event source mapping will retry it");
+                Err(Diagnostic::from(e))
             }
         }
     }))

@@ -10,10 +10,10 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use futures::StreamExt;
+use sensor_shared::failure::{classify, FailureKind};
 use thiserror::Error;
 
 use crate::item::{attributes, item_from_attributes, Item};
@@ -28,9 +28,15 @@ pub const MAX_IN_FLIGHT: usize = 16;
 /// Items could not all be stored.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum StoreError {
-    /// Throttling, timeouts, 5xx, or unprocessed items left after every retry.
+    /// DynamoDB throttled the writes, or left items unprocessed after every retry.
+    #[error("readings store throttled: {0}")]
+    Throttled(String),
+    /// Timeouts, 5xx, connection failures.
     #[error("readings store unavailable: {0}")]
     Unavailable(String),
+    /// The function may not write the table (IAM). Retrying fails the same way.
+    #[error("readings store access denied: {0}")]
+    AccessDenied(String),
     /// The store refused the request (validation, permissions). Retrying the same items fails
     /// the same way until someone fixes the cause.
     #[error("readings store refused the write: {0}")]
@@ -71,6 +77,25 @@ pub async fn write_all<W: BatchWriter>(
     items: Vec<Item>,
     backoff: Backoff,
 ) -> Result<usize, StoreError> {
+    write_all_counted(writer, items, backoff, &mut WriteStats::default()).await
+}
+
+/// What [`write_all_counted`] did, also when it failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// BatchWriteItem calls made.
+    pub calls: usize,
+    /// Items sent again because DynamoDB left them unprocessed.
+    pub unprocessed_retried: usize,
+}
+
+/// [`write_all`], counting calls and retried items into `stats`.
+pub async fn write_all_counted<W: BatchWriter>(
+    writer: &W,
+    items: Vec<Item>,
+    backoff: Backoff,
+    stats: &mut WriteStats,
+) -> Result<usize, StoreError> {
     let total = items.len();
     let mut pending = items;
     let mut delay = backoff.first;
@@ -88,6 +113,7 @@ pub async fn write_all<W: BatchWriter>(
             }
             chunks.push(chunk);
         }
+        stats.calls += chunks.len();
         let mut calls = futures::stream::iter(chunks)
             .map(|c| writer.batch_write(c))
             .buffer_unordered(MAX_IN_FLIGHT);
@@ -99,11 +125,12 @@ pub async fn write_all<W: BatchWriter>(
         }
         attempt += 1;
         if attempt >= backoff.attempts {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Throttled(format!(
                 "{} of {total} items still unprocessed after {attempt} attempts",
                 left.len()
             )));
         }
+        stats.unprocessed_retried += left.len();
         tracing::warn!(
             unprocessed = left.len(),
             attempt,
@@ -164,16 +191,14 @@ impl BatchWriter for DynamoStore {
             .send()
             .await
             .map_err(|e| {
-                let text = format!("BatchWriteItem: {}", aws_smithy_types_display(&e));
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                match (e.code(), status) {
-                    (Some("ValidationException" | "AccessDeniedException"), _)
-                    | (_, Some(400 | 403))
-                        if !is_throttle(e.code()) =>
-                    {
-                        StoreError::Refused(text)
+                let f = classify("BatchWriteItem", &e);
+                match f.kind {
+                    FailureKind::Throttled => StoreError::Throttled(f.message),
+                    FailureKind::Unavailable => StoreError::Unavailable(f.message),
+                    FailureKind::AccessDenied => StoreError::AccessDenied(f.message),
+                    FailureKind::NotFound | FailureKind::AlreadyExists | FailureKind::Invalid => {
+                        StoreError::Refused(f.message)
                     }
-                    _ => StoreError::Unavailable(text),
                 }
             })?;
         out.unprocessed_items
@@ -187,30 +212,6 @@ impl BatchWriter for DynamoStore {
             })
             .collect()
     }
-}
-
-fn is_throttle(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some(
-            "ThrottlingException"
-                | "ProvisionedThroughputExceededException"
-                | "RequestLimitExceeded"
-                | "InternalServerError"
-                | "ServiceUnavailable"
-        )
-    )
-}
-
-fn aws_smithy_types_display<E: std::error::Error>(e: &E) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 /// An in-memory table keyed like the real one, with scripted unprocessed items and failures. It
@@ -308,9 +309,17 @@ mod tests {
     async fn unprocessed_items_are_retried() {
         let store = MemoryStore::default();
         *store.unprocessed_script.lock().unwrap() = vec![10, 3, 2];
-        write_all(&store, (0..50).map(item).collect(), fast())
+        let mut stats = WriteStats::default();
+        write_all_counted(&store, (0..50).map(item).collect(), fast(), &mut stats)
             .await
             .unwrap();
+        assert_eq!(
+            stats,
+            WriteStats {
+                calls: 4,
+                unprocessed_retried: 15
+            }
+        );
         assert_eq!(store.items.lock().unwrap().len(), 50);
         // Round one: two chunks leave 13; round two: one chunk leaves 2; round three stores them.
         assert_eq!(store.calls.lock().unwrap().len(), 4);
@@ -369,7 +378,7 @@ mod tests {
         let store = MemoryStore::default();
         *store.unprocessed_script.lock().unwrap() = vec![1; 100];
         let e = write_all(&store, vec![item(1)], fast()).await.unwrap_err();
-        assert!(matches!(e, StoreError::Unavailable(_)));
+        assert!(matches!(e, StoreError::Throttled(_)), "{e:?}");
     }
 
     #[test]

@@ -147,8 +147,14 @@ async fn refusals_and_outages_are_told_apart() {
         "{e:?}"
     );
 
+    let (e, _) = write_against("AccessDeniedException", "not allowed").await;
+    assert!(
+        matches!(&e, StoreError::AccessDenied(m) if m.contains("not allowed")),
+        "{e:?}"
+    );
+
     let (e, seen) = write_against("ProvisionedThroughputExceededException", "slow down").await;
-    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    assert!(matches!(e, StoreError::Throttled(_)), "{e:?}");
     assert_eq!(seen.len(), 2, "the SDK retried the throttled call");
     assert_eq!(seen[0].body, seen[1].body, "with the same body");
 }

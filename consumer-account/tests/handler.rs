@@ -206,6 +206,191 @@ async fn poison_records_are_dead_lettered_and_the_rest_stored() {
 }
 
 #[tokio::test]
+async fn dead_letters_and_writes_are_counted_for_metrics() {
+    use sensor_consumer::{metric_lines, BatchStats, DEAD_LETTER_REASONS};
+    use sensor_shared::metrics::parse_emf;
+
+    let c = consumer();
+    let good = framed(
+        &c,
+        &reading("000001", 1, json!({"t": 1})),
+        Compression::None,
+    );
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&good)
+        .unwrap();
+    let mut unknown_version = raw.clone();
+    unknown_version[2] ^= 0xff;
+    let values = [b64(b"plain text, not Glue"), b64(&unknown_version), good];
+    let mut event = event_from("self_managed_event.json", &values);
+    let mut second = event.records["sensor-readings-2"][0].clone();
+    second.offset = 8;
+    second.value = Some(b64(b"also not Glue"));
+    event
+        .records
+        .get_mut("sensor-readings-2")
+        .unwrap()
+        .push(second);
+    *c.store.unprocessed_script.lock().unwrap() = vec![1];
+    let mut stats = BatchStats::default();
+    let s = c.handle_counted(&event, &mut stats).await.unwrap();
+    assert_eq!((s.received, s.stored, s.dead_lettered), (4, 1, 3));
+    let by_reason: Vec<(&str, u64)> = DEAD_LETTER_REASONS
+        .iter()
+        .copied()
+        .zip(stats.dead_lettered_by_reason)
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(
+        by_reason,
+        [("NotGlueFraming", 2), ("UnknownSchemaVersion", 1)]
+    );
+    assert_eq!((stats.store.calls, stats.store.unprocessed_retried), (2, 1));
+    assert!(stats.elapsed > Duration::ZERO);
+
+    let cache = c.schemas.stats();
+    let lines = metric_lines("consumer", &s, &stats, cache);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let docs: Vec<_> = lines.iter().map(|l| parse_emf(l).unwrap()).collect();
+    let main = &docs[0];
+    assert_eq!(
+        main["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "SensorPipeline"
+    );
+    assert_eq!(
+        main["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Function"]])
+    );
+    assert_eq!(main["Function"], "consumer");
+    for (name, value) in [
+        ("Received", 4),
+        ("Stored", 1),
+        ("DeadLettered", 3),
+        ("Duplicates", 0),
+        ("KeyCollisions", 0),
+        ("BatchWriteItemCalls", 2),
+        ("UnprocessedRetried", 1),
+    ] {
+        assert_eq!(main[name], value, "{name}");
+    }
+    assert_eq!(main["SchemaFetches"], cache.fetches);
+    assert!(cache.fetches >= 1);
+    assert!(main["BatchTime"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        (docs[1]["Reason"].as_str(), docs[1]["DeadLettered"].as_u64()),
+        (Some("NotGlueFraming"), Some(2))
+    );
+    assert_eq!(
+        docs[2]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Function", "Reason"]])
+    );
+}
+
+#[tokio::test]
+async fn failures_reach_lambda_named_by_class_with_their_cause() {
+    use lambda_runtime::Diagnostic;
+    use sensor_consumer::DeadLetterError;
+
+    let c = consumer();
+    let values = [framed(
+        &c,
+        &reading("000001", 1, json!({"t": 1})),
+        Compression::None,
+    )];
+    let event = event_from("self_managed_event.json", &values);
+    let diagnostic = |r: Result<_, ConsumerError>| Diagnostic::from(r.unwrap_err());
+
+    c.schemas
+        .source()
+        .fail_with(Some(RegistryError::Unavailable(
+            "GetSchemaVersion: dispatch failure".into(),
+        )));
+    let d = diagnostic(c.handle(&event).await);
+    assert_eq!(d.error_type, "RegistryUnavailable");
+    assert_eq!(
+        d.error_message,
+        "retryable: schema registry: registry unavailable: GetSchemaVersion: dispatch failure"
+    );
+    c.schemas
+        .source()
+        .fail_with(Some(RegistryError::AccessDenied(
+            "AssumeRole refused".into(),
+        )));
+    let d = diagnostic(c.handle(&event).await);
+    assert_eq!(d.error_type, "AccessDenied");
+    assert!(
+        d.error_message.starts_with("not retryable: "),
+        "{}",
+        d.error_message
+    );
+    assert!(
+        d.error_message.contains("AssumeRole refused"),
+        "{}",
+        d.error_message
+    );
+    c.schemas.source().fail_with(None);
+
+    for (fault, class, retryable) in [
+        (
+            StoreError::Throttled("BatchWriteItem: slow down".into()),
+            "StoreThrottled",
+            true,
+        ),
+        (
+            StoreError::Unavailable("BatchWriteItem: 503".into()),
+            "StoreUnavailable",
+            true,
+        ),
+        (
+            StoreError::AccessDenied("BatchWriteItem: 403".into()),
+            "AccessDenied",
+            false,
+        ),
+        (
+            StoreError::Refused("BatchWriteItem: bad".into()),
+            "StoreRefused",
+            false,
+        ),
+    ] {
+        *c.store.fail.lock().unwrap() = Some(fault);
+        let d = diagnostic(c.handle(&event).await);
+        assert_eq!(d.error_type, class);
+        assert!(
+            d.error_message.contains("BatchWriteItem: "),
+            "{}",
+            d.error_message
+        );
+        assert_eq!(
+            d.error_message.starts_with("retryable: "),
+            retryable,
+            "{}",
+            d.error_message
+        );
+        assert_eq!(
+            sensor_shared::failure::Failure::class_is_retryable(class),
+            retryable
+        );
+    }
+    *c.store.fail.lock().unwrap() = None;
+
+    let poison = [b64(b"not Glue")];
+    let event = event_from("self_managed_event.json", &poison);
+    *c.dead_letters.fail.lock().unwrap() = Some("SendMessageBatch: timeout".into());
+    let e = c.handle(&event).await.unwrap_err();
+    assert!(matches!(
+        e,
+        ConsumerError::DeadLetter(DeadLetterError::Unavailable(_))
+    ));
+    let d = Diagnostic::from(e);
+    assert_eq!(d.error_type, "DeadLetterUnavailable");
+    assert!(
+        d.error_message.ends_with("SendMessageBatch: timeout"),
+        "{}",
+        d.error_message
+    );
+}
+
+#[tokio::test]
 async fn outages_fail_the_batch_and_retries_do_not_duplicate() {
     let c = consumer();
     let values: Vec<String> = (0..3)

@@ -11,7 +11,9 @@ pub mod sink;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sensor_shared::failure::Failure;
 use sensor_shared::item::{self, Coordinates, ItemWriter};
+use sensor_shared::metrics::MetricSet;
 use sensor_shared::schema::{DEVICE_ID, TIMESTAMP};
 use sensor_shared::wire::{self, Compression};
 use sensor_shared::{RegistryError, SchemaRegistry};
@@ -86,12 +88,85 @@ pub enum ProducerError {
 impl ProducerError {
     /// Whether calling again with the same event can succeed without anyone fixing anything.
     pub fn is_retryable(&self) -> bool {
-        match self {
-            ProducerError::Registry(e) => e.is_retryable(),
-            ProducerError::Unreadable(_) => false,
-            ProducerError::Delivery(_) => true,
+        self.failure().retryable
+    }
+
+    /// The class Lambda reports (`errorType`) and whether a retry can help
+    /// ([`sensor_shared::failure`] has the naming rule).
+    pub fn failure(&self) -> Failure {
+        let (class, retryable) = match self {
+            ProducerError::Registry(RegistryError::Unavailable(_)) => ("RegistryUnavailable", true),
+            ProducerError::Registry(RegistryError::AccessDenied(_)) => ("AccessDenied", false),
+            ProducerError::Registry(RegistryError::NotFound(_)) => ("RegistryNotFound", false),
+            ProducerError::Registry(_) => ("RegistryRefused", false),
+            ProducerError::Unreadable(_) => ("SchemaUnreadable", false),
+            ProducerError::Delivery(_) => ("DeliveryFailed", true),
+        };
+        Failure::new(class, retryable, self.to_string())
+    }
+}
+
+impl From<ProducerError> for lambda_runtime::Diagnostic {
+    fn from(e: ProducerError) -> Self {
+        let f = e.failure();
+        lambda_runtime::Diagnostic {
+            error_type: f.class.into(),
+            error_message: f.message(),
         }
     }
+}
+
+/// Reason classes of 400 answers (the `Reason` dimension of the `Refused` metric).
+pub const REFUSAL_REASONS: [&str; 7] = [
+    "Shape",
+    "KeyField",
+    "Inference",
+    "Misfit",
+    "Incompatible",
+    "RegistryRefused",
+    "Unstorable",
+];
+
+/// What one invocation did, for metrics; filled in also when it fails.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvocationStats {
+    /// Readings in the invocation's payload (0 when it was not an object or array).
+    pub readings: usize,
+    /// Readings acknowledged by Kafka.
+    pub delivered: usize,
+    /// The reason class of a 400 answer ([`REFUSAL_REASONS`]).
+    pub refused: Option<&'static str>,
+    /// Time from handing the records to the sink to the last acknowledgement.
+    pub delivery_time: Option<std::time::Duration>,
+    pub elapsed: std::time::Duration,
+}
+
+/// The Embedded Metric Format lines of one invocation (README, "Metrics"). `registry_calls`
+/// and `versions_registered` count this invocation's Glue calls.
+pub fn metric_lines(
+    function: &str,
+    stats: &InvocationStats,
+    registry_calls: u64,
+    versions_registered: u64,
+) -> Vec<String> {
+    let mut set = MetricSet::for_function(function);
+    set.count("Readings", stats.readings as u64)
+        .count("Delivered", stats.delivered as u64)
+        .count("Batches", 1)
+        .count("VersionsRegistered", versions_registered)
+        .count("RegistryCalls", registry_calls)
+        .count("Refused", u64::from(stats.refused.is_some()))
+        .millis("Duration", stats.elapsed);
+    if let Some(t) = stats.delivery_time {
+        set.millis("DeliveryTime", t);
+    }
+    let mut lines = vec![set.line()];
+    if let Some(reason) = stats.refused {
+        let mut by_reason = MetricSet::for_function(function).dimension("Reason", reason);
+        by_reason.count("Refused", 1);
+        lines.push(by_reason.line());
+    }
+    lines
 }
 
 /// The function's state: built once per container.
@@ -117,36 +192,72 @@ pub fn now_ms() -> i64 {
 impl<R: SchemaRegistry, S: RecordSink> Producer<R, S> {
     /// Handles one invocation. `Ok` carries 200 or 400; `Err` is an outage (500, retry).
     pub async fn handle(&self, payload: Value) -> Result<Response, ProducerError> {
-        match self.write(payload).await? {
-            Ok(response) => Ok(response),
-            Err(refusal) => Ok(Response::bad_request(refusal.to_string())),
-        }
+        self.handle_counted(payload, &mut InvocationStats::default())
+            .await
     }
 
-    async fn write(&self, payload: Value) -> Result<Result<Response, Refusal>, ProducerError> {
+    /// [`Producer::handle`], counting what metrics need into `stats`.
+    pub async fn handle_counted(
+        &self,
+        payload: Value,
+        stats: &mut InvocationStats,
+    ) -> Result<Response, ProducerError> {
+        let started = std::time::Instant::now();
+        let r = match self.write(payload, stats).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err((reason, refusal))) => {
+                stats.refused = Some(reason);
+                Ok(Response::bad_request(refusal.to_string()))
+            }
+            Err(e) => Err(e),
+        };
+        stats.elapsed = started.elapsed();
+        r
+    }
+
+    async fn write(
+        &self,
+        payload: Value,
+        stats: &mut InvocationStats,
+    ) -> Result<Result<Response, (&'static str, Refusal)>, ProducerError> {
+        stats.readings = match &payload {
+            Value::Object(_) => 1,
+            Value::Array(items) => items.len(),
+            _ => 0,
+        };
         let events = match self.readings(payload) {
             Ok(events) => events,
-            Err(refusal) => return Ok(Err(refusal)),
+            Err(refusal @ Refusal::Shape(_)) => return Ok(Err(("Shape", refusal))),
+            Err(refusal) => return Ok(Err(("KeyField", refusal))),
         };
         let lone = events.len() == 1;
         let at = |index: usize| (!lone).then_some(index);
         let (active, bodies) = match self.schemas.encode_batch(&events).await {
             Ok(ok) => ok,
             Err(SchemaFailure::Event { index, error }) => {
-                return Ok(Err(Refusal::Event {
-                    index: at(index),
-                    reason: error.to_string(),
-                }))
+                return Ok(Err((
+                    "Inference",
+                    Refusal::Event {
+                        index: at(index),
+                        reason: error.to_string(),
+                    },
+                )))
             }
             Err(SchemaFailure::Misfit { index, error }) => {
                 let which = at(index).map_or("event".into(), |i| format!("event {i}"));
-                return Ok(Err(Refusal::Shape(format!(
-                    "{which} does not fit the registered schema: {error}"
-                ))));
+                return Ok(Err((
+                    "Misfit",
+                    Refusal::Shape(format!(
+                        "{which} does not fit the registered schema: {error}"
+                    )),
+                )));
             }
-            Err(SchemaFailure::Registry(
-                e @ (RegistryError::Incompatible(_) | RegistryError::Invalid(_)),
-            )) => return Ok(Err(Refusal::Shape(e.to_string()))),
+            Err(SchemaFailure::Registry(e @ RegistryError::Incompatible(_))) => {
+                return Ok(Err(("Incompatible", Refusal::Shape(e.to_string()))))
+            }
+            Err(SchemaFailure::Registry(e @ RegistryError::Invalid(_))) => {
+                return Ok(Err(("RegistryRefused", Refusal::Shape(e.to_string()))))
+            }
             Err(SchemaFailure::Registry(e)) => return Err(ProducerError::Registry(e)),
             Err(SchemaFailure::Unreadable(e)) => return Err(ProducerError::Unreadable(e)),
         };
@@ -160,10 +271,13 @@ impl<R: SchemaRegistry, S: RecordSink> Producer<R, S> {
             match item::write_reading(&active.schema, body, &id, widest, &mut writer) {
                 Ok(w) => stamps.push(w.timestamp_ms),
                 Err(reason) => {
-                    return Ok(Err(Refusal::Event {
-                        index: at(index),
-                        reason: format!("cannot be stored: {reason}"),
-                    }))
+                    return Ok(Err((
+                        "Unstorable",
+                        Refusal::Event {
+                            index: at(index),
+                            reason: format!("cannot be stored: {reason}"),
+                        },
+                    )))
                 }
             }
         }
@@ -176,7 +290,11 @@ impl<R: SchemaRegistry, S: RecordSink> Producer<R, S> {
             })
             .collect();
         let n = records.len();
-        let deliveries = self.sink.send_all(records).await?;
+        let sent = std::time::Instant::now();
+        let deliveries = self.sink.send_all(records).await;
+        stats.delivery_time = Some(sent.elapsed());
+        let deliveries = deliveries?;
+        stats.delivered = deliveries.len();
         tracing::info!(
             schema_version_id = %id,
             schema_version_number = active.version.number,

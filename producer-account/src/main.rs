@@ -1,10 +1,12 @@
-//! Wiring only: tracing, configuration, clients built once per container.
+//! Wiring only: logging, configuration, clients built once per container.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::sync::Mutex;
+
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use sensor_producer::config::{Brokers, Config, SecurityProtocol};
 use sensor_producer::sink::KafkaSink;
-use sensor_producer::{now_ms, Producer, ProducerSchemas};
-use sensor_shared::aws::{glue_client, load_base_config};
+use sensor_producer::{metric_lines, now_ms, InvocationStats, Producer, ProducerSchemas};
+use sensor_shared::aws::{glue_client, load_base_config, CallCounter};
 use sensor_shared::broker_map::{Access, BrokerMap};
 use sensor_shared::registry::{GlueRegistry, GlueRegistryConfig};
 use sensor_shared::wire::Compression;
@@ -13,15 +15,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .without_time()
-        .with_target(false)
-        .init();
+    sensor_shared::logging::init();
 
     let config = Config::from_env()?;
     let aws = load_base_config().await;
@@ -29,7 +23,12 @@ async fn main() -> Result<(), Error> {
         Brokers::List(list) => (list.clone(), config.security_protocol),
         Brokers::Secret(arn) => {
             let sm = aws_sdk_secretsmanager::Client::new(&aws);
-            let secret = sm.get_secret_value().secret_id(arn).send().await?;
+            let secret = sm
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .map_err(|e| sensor_shared::failure::classify("GetSecretValue", &e).message)?;
             let map = BrokerMap::parse(secret.secret_string().unwrap_or_default())?;
             let protocol = match map.access()? {
                 Access::Plaintext => SecurityProtocol::Plaintext,
@@ -49,7 +48,8 @@ async fn main() -> Result<(), Error> {
     };
     let mut registry_config = GlueRegistryConfig::new(&config.registry_name, &config.schema_name);
     registry_config.compatibility = config.compatibility;
-    let registry = GlueRegistry::new(glue_client(&aws, None), registry_config);
+    let glue_calls = CallCounter::new();
+    let registry = GlueRegistry::new(glue_client(&aws, Some(&glue_calls)), registry_config);
     let sink = KafkaSink::new(&bootstrap, &config.topic, protocol, config.delivery_timeout)?;
     let producer = Producer {
         schemas: ProducerSchemas::new(
@@ -72,11 +72,38 @@ async fn main() -> Result<(), Error> {
     };
     tracing::info!(topic = %config.topic, registry = %config.registry_name, schema = %config.schema_name, "producer ready");
     let producer = &producer;
+    let glue_calls = &glue_calls;
+    // Glue calls counted up to the end of the last invocation: metrics are per invocation.
+    let last = &Mutex::new((0u64, 0u64));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        producer.handle(event.payload).await.map_err(|e| {
-            tracing::error!(error = %e, retryable = e.is_retryable(), "invocation failed");
-            Error::from(e.to_string())
-        })
+        let mut stats = InvocationStats::default();
+        let result = producer.handle_counted(event.payload, &mut stats).await;
+        let (calls, registered) = {
+            let total = glue_calls.service_total("Glue");
+            let registered = glue_calls.count("Glue", "RegisterSchemaVersion")
+                + glue_calls.count("Glue", "CreateSchema");
+            let mut last = last.lock().unwrap();
+            let delta = (total - last.0, registered - last.1);
+            *last = (total, registered);
+            delta
+        };
+        match result {
+            Ok(response) => {
+                for line in metric_lines("producer", &stats, calls, registered) {
+                    println!("{line}");
+                }
+                Ok(response)
+            }
+            Err(e) => {
+                let failure = e.failure();
+                println!(
+                    "{}",
+                    sensor_shared::metrics::failure_line("producer", failure.class, "Duration", stats.elapsed)
+                );
+                tracing::error!(error = %e, error_type = failure.class, retryable = failure.retryable, "invocation failed");
+                Err(Diagnostic::from(e))
+            }
+        }
     }))
     .await
 }

@@ -184,6 +184,123 @@ async fn outages_are_errors_and_nothing_is_acknowledged() {
 }
 
 #[tokio::test]
+async fn failures_reach_lambda_named_by_class_with_their_cause() {
+    use lambda_runtime::Diagnostic;
+    let p = producer(Compatibility::Backward);
+    let diagnostic = |e| Diagnostic::from(e);
+
+    p.schemas
+        .registry()
+        .fail_with(Some(RegistryError::Unavailable(
+            "GetSchemaVersion: dispatch failure: connection refused".into(),
+        )));
+    let d = diagnostic(p.handle(json!({"x": 1})).await.unwrap_err());
+    assert_eq!(d.error_type, "RegistryUnavailable");
+    assert_eq!(
+        d.error_message,
+        "retryable: schema registry: registry unavailable: GetSchemaVersion: dispatch failure: \
+         connection refused"
+    );
+    p.schemas
+        .registry()
+        .fail_with(Some(RegistryError::AccessDenied(
+            "GetSchemaVersion: 403".into(),
+        )));
+    let d = diagnostic(p.handle(json!({"x": 1})).await.unwrap_err());
+    assert_eq!(d.error_type, "AccessDenied");
+    assert!(
+        d.error_message.starts_with("not retryable: "),
+        "{}",
+        d.error_message
+    );
+    assert!(
+        d.error_message.contains("GetSchemaVersion: 403"),
+        "{}",
+        d.error_message
+    );
+    p.schemas.registry().fail_with(None);
+
+    *p.sink.fail.lock().unwrap() = Some("Message timed out".into());
+    let d = diagnostic(p.handle(json!({"x": 1})).await.unwrap_err());
+    assert_eq!(d.error_type, "DeliveryFailed");
+    assert!(
+        d.error_message
+            .starts_with("retryable: delivery to Kafka failed: "),
+        "{}",
+        d.error_message
+    );
+    assert!(
+        d.error_message.contains("Message timed out"),
+        "{}",
+        d.error_message
+    );
+    assert!(!d.error_type.contains("::"));
+}
+
+#[tokio::test]
+async fn invocations_are_counted_for_metrics() {
+    use sensor_producer::{metric_lines, InvocationStats};
+    use sensor_shared::metrics::parse_emf;
+
+    let p = producer(Compatibility::Backward);
+    let mut stats = InvocationStats::default();
+    let r = p
+        .handle_counted(json!([{"t": 1}, {"t": 2}, {"t": 3}]), &mut stats)
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 200);
+    assert_eq!(
+        (stats.readings, stats.delivered, stats.refused),
+        (3, 3, None)
+    );
+    assert!(stats.delivery_time.is_some());
+    let lines = metric_lines("producer", &stats, 4, 1);
+    assert_eq!(lines.len(), 1);
+    let doc = parse_emf(&lines[0]).unwrap();
+    assert_eq!(
+        doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "SensorPipeline"
+    );
+    assert_eq!(
+        doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Function"]])
+    );
+    for (name, value) in [
+        ("Readings", 3),
+        ("Delivered", 3),
+        ("Batches", 1),
+        ("VersionsRegistered", 1),
+        ("RegistryCalls", 4),
+        ("Refused", 0),
+    ] {
+        assert_eq!(doc[name], value, "{name}");
+    }
+    assert!(doc["DeliveryTime"].is_number());
+
+    // 400s by reason class.
+    for (payload, reason) in [
+        (json!("text"), "Shape"),
+        (json!({"t": "text"}), "Inference"),
+        (json!({"deviceId": ""}), "KeyField"),
+    ] {
+        let mut stats = InvocationStats::default();
+        let r = p.handle_counted(payload.clone(), &mut stats).await.unwrap();
+        assert_eq!(r.status_code, 400, "{payload}");
+        assert_eq!(stats.refused, Some(reason), "{payload}: {}", r.message);
+        let lines = metric_lines("producer", &stats, 0, 0);
+        assert_eq!(lines.len(), 2);
+        let by_reason = parse_emf(&lines[1]).unwrap();
+        assert_eq!(by_reason["Reason"], reason);
+        assert_eq!(by_reason["Refused"], 1);
+        assert_eq!(
+            by_reason["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function", "Reason"]])
+        );
+        assert!(!parse_emf(&lines[0]).unwrap().contains_key("DeliveryTime"));
+    }
+}
+
+#[tokio::test]
 async fn zlib_frames() {
     let mut p = producer(Compatibility::Backward);
     p.compression = Compression::Zlib;

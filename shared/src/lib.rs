@@ -4,8 +4,11 @@
 pub mod aws;
 pub mod broker_map;
 pub mod codec;
+pub mod failure;
 pub mod infer;
 pub mod item;
+pub mod logging;
+pub mod metrics;
 pub mod registry;
 pub mod schema;
 pub mod wire;

@@ -161,6 +161,9 @@ def test_broker_down_is_a_retryable_error_then_recovers(stack, producer):
         elapsed = time.monotonic() - t
         assert not ok, f"acknowledged while the broker was unreachable: {doc}"
         assert "delivery to Kafka failed" in doc["errorMessage"], doc
+        # The class Lambda, CloudWatch and callers see, and the retry hint.
+        assert doc["errorType"] == "DeliveryFailed", doc
+        assert doc["errorMessage"].startswith("retryable: "), doc
         # Delivery is awaited up to DELIVERY_TIMEOUT_MS (librdkafka's timeout scan may add ~1 s).
         assert DELIVERY_TIMEOUT_MS / 1000 * 0.9 <= elapsed <= DELIVERY_TIMEOUT_MS / 1000 + 2, elapsed
     finally:

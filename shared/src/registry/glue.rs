@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use uuid::Uuid;
 
 use super::{RegistryError, SchemaRegistry, SchemaSource, SchemaVersion};
+use crate::failure::FailureKind;
 use crate::schema::{check_compatibility, Compatibility};
 
 /// Where the schema lives and how new versions are created.
@@ -53,96 +54,21 @@ pub struct GlueRegistry {
     known: Mutex<HashMap<String, SchemaVersion>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    NotFound,
-    AlreadyExists,
-    AccessDenied,
-    Invalid,
-    Retryable,
-}
-
-/// Classifies an SDK error by its typed error code, HTTP status and failure kind.
-fn classify<E>(op: &'static str, err: &SdkError<E, HttpResponse>) -> (Kind, String)
+/// Classifies a failed Glue call with the shared classifier ([`crate::failure::classify`]).
+fn classify<E>(op: &'static str, err: &SdkError<E, HttpResponse>) -> (FailureKind, String)
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let text = format!(
-        "{op}: {}",
-        aws_smithy_types::error::display::DisplayErrorContext(err)
-    );
-    let kind = match err {
-        SdkError::ServiceError(ctx) => {
-            let status = ctx.raw().status().as_u16();
-            match ctx.err().code() {
-                Some("EntityNotFoundException") => Kind::NotFound,
-                Some("AlreadyExistsException") => Kind::AlreadyExists,
-                Some("AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException") => {
-                    Kind::AccessDenied
-                }
-                Some(
-                    "ThrottlingException"
-                    | "Throttling"
-                    | "TooManyRequestsException"
-                    | "RequestLimitExceeded"
-                    | "ConcurrentModificationException"
-                    | "InternalServiceException"
-                    | "ServiceUnavailable",
-                ) => Kind::Retryable,
-                Some("InvalidInputException" | "ResourceNumberLimitExceededException") => {
-                    Kind::Invalid
-                }
-                _ if status == 403 => Kind::AccessDenied,
-                _ if status == 404 => Kind::NotFound,
-                _ if status == 429 || status >= 500 => Kind::Retryable,
-                _ => Kind::Invalid,
-            }
-        }
-        SdkError::ConstructionFailure(_) => credential_kind(err).unwrap_or(Kind::Invalid),
-        // Timeouts, connection failures, unparseable responses and credentials that could not
-        // be fetched: the registry or STS may answer later.
-        _ => credential_kind(err).unwrap_or(Kind::Retryable),
-    };
-    (kind, text)
+    let f = crate::failure::classify(op, err);
+    (f.kind, f.message)
 }
 
-/// STS refusing the role (trust policy, external id) shows up as a credentials error inside a
-/// dispatch failure: that is a permission problem, not an outage.
-fn credential_kind(err: &(dyn StdError + 'static)) -> Option<Kind> {
-    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(SdkError::ServiceError(ctx)) =
-            e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>()
-        {
-            let status = ctx.raw().status().as_u16();
-            let code = ctx.err().code();
-            return Some(
-                if status == 403
-                    || matches!(
-                        code,
-                        Some("AccessDenied" | "AccessDeniedException" | "InvalidClientTokenId")
-                    )
-                {
-                    Kind::AccessDenied
-                } else if status == 429 || status >= 500 || code == Some("Throttling") {
-                    Kind::Retryable
-                } else {
-                    Kind::Invalid
-                },
-            );
-        }
-        cur = e.source();
-    }
-    None
-}
-
-fn to_error(kind: Kind, text: String) -> RegistryError {
+fn to_error(kind: FailureKind, text: String) -> RegistryError {
     match kind {
-        Kind::NotFound => RegistryError::NotFound(text),
-        Kind::AccessDenied => RegistryError::AccessDenied(text),
-        Kind::Invalid | Kind::AlreadyExists => RegistryError::Invalid(text),
-        Kind::Retryable => RegistryError::Unavailable(text),
+        FailureKind::NotFound => RegistryError::NotFound(text),
+        FailureKind::AccessDenied => RegistryError::AccessDenied(text),
+        FailureKind::Invalid | FailureKind::AlreadyExists => RegistryError::Invalid(text),
+        FailureKind::Throttled | FailureKind::Unavailable => RegistryError::Unavailable(text),
     }
 }
 
@@ -236,7 +162,7 @@ impl GlueRegistry {
                 definition: o.schema_definition().unwrap_or_default().to_string(),
             })),
             Err(e) => match classify("GetSchemaVersion", &e) {
-                (Kind::NotFound, _) => Ok(None),
+                (FailureKind::NotFound, _) => Ok(None),
                 (k, t) => Err(to_error(k, t)),
             },
         }
@@ -258,7 +184,7 @@ impl GlueRegistry {
                 self.settle(id, status).await.map(Some)
             }
             Err(e) => match classify("GetSchemaByDefinition", &e) {
-                (Kind::NotFound, _) => Ok(None),
+                (FailureKind::NotFound, _) => Ok(None),
                 (k, t) => Err(to_error(k, t)),
             },
         }
@@ -327,7 +253,7 @@ impl GlueRegistry {
         {
             Ok(_) => Ok(()),
             Err(e) => match classify("CreateRegistry", &e) {
-                (Kind::AlreadyExists, _) => Ok(()),
+                (FailureKind::AlreadyExists, _) => Ok(()),
                 (k, t) => Err(to_error(k, t)),
             },
         }
@@ -364,8 +290,8 @@ impl GlueRegistry {
                         .map(Some);
                 }
                 Err(e) => match classify("CreateSchema", &e) {
-                    (Kind::AlreadyExists, _) => return Ok(None),
-                    (Kind::NotFound, _) if attempt == 0 => self.create_registry().await?,
+                    (FailureKind::AlreadyExists, _) => return Ok(None),
+                    (FailureKind::NotFound, _) if attempt == 0 => self.create_registry().await?,
                     (k, t) => return Err(to_error(k, t)),
                 },
             }
@@ -480,23 +406,32 @@ mod tests {
     }
 
     #[test]
-    fn classifies_service_errors() {
-        let k = |code, status| classify("GetSchemaVersion", &service_error(code, status)).0;
-        assert_eq!(k("EntityNotFoundException", 400), Kind::NotFound);
-        assert_eq!(k("AccessDeniedException", 400), Kind::AccessDenied);
-        assert_eq!(k("", 403), Kind::AccessDenied);
-        assert_eq!(k("ThrottlingException", 400), Kind::Retryable);
-        assert_eq!(k("InternalServiceException", 500), Kind::Retryable);
-        assert_eq!(k("Whatever", 503), Kind::Retryable);
-        assert_eq!(k("InvalidInputException", 400), Kind::Invalid);
-        assert_eq!(k("AlreadyExistsException", 400), Kind::AlreadyExists);
-    }
-
-    #[test]
-    fn transport_failures_are_retryable() {
-        let e: SdkError<GetSchemaVersionError, HttpResponse> = SdkError::timeout_error("slow");
-        assert_eq!(classify("GetSchemaVersion", &e).0, Kind::Retryable);
-        assert!(to_error(Kind::Retryable, "x".into()).is_retryable());
-        assert!(!to_error(Kind::NotFound, "x".into()).is_retryable());
+    fn sdk_failures_become_registry_errors() {
+        let e = |code, status| {
+            let (k, t) = classify("GetSchemaVersion", &service_error(code, status));
+            to_error(k, t)
+        };
+        assert!(matches!(
+            e("EntityNotFoundException", 400),
+            RegistryError::NotFound(_)
+        ));
+        assert!(matches!(
+            e("AccessDeniedException", 400),
+            RegistryError::AccessDenied(_)
+        ));
+        assert!(matches!(e("", 403), RegistryError::AccessDenied(_)));
+        assert!(e("ThrottlingException", 400).is_retryable());
+        assert!(e("InternalServiceException", 500).is_retryable());
+        assert!(matches!(
+            e("InvalidInputException", 400),
+            RegistryError::Invalid(_)
+        ));
+        assert!(matches!(
+            e("AlreadyExistsException", 400),
+            RegistryError::Invalid(_)
+        ));
+        let t: SdkError<GetSchemaVersionError, HttpResponse> = SdkError::timeout_error("slow");
+        let (k, text) = classify("GetSchemaVersion", &t);
+        assert!(to_error(k, text).is_retryable());
     }
 }

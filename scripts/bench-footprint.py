@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Footprint of the release bootstraps, each under a minimal Lambda Runtime API on 127.0.0.1
+(scripts/runtime_api.py): init time (spawn → first /next), resident memory after a warm
+invocation (VmRSS) and at its peak (VmHWM), first and warm invocation time, binary size (as
+built and stripped). Several runs; medians.
+
+    cargo build --release -p sensor-producer -p sensor-consumer --bin producer --bin consumer
+    python3 scripts/bench-footprint.py [--runs 7] [--target-dir DIR]
+
+No network: AWS endpoints point at a closed port and the invocations need no AWS call (the
+consumer gets an event without records, the producer a payload it answers with a 400). Not a
+test and not part of `make test`; figures go to BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from runtime_api import RuntimeApi  # noqa: E402
+
+CLOSED = "http://127.0.0.1:9"
+AWS = {"AWS_ENDPOINT_URL": CLOSED, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDTEST",
+       "AWS_SECRET_ACCESS_KEY": "secret", "AWS_EC2_METADATA_DISABLED": "true"}
+FUNCTIONS = {
+    "consumer": ({**AWS, "PRODUCER_ROLE_ARN": "arn:aws:iam::111111111111:role/reader",
+                  "PRODUCER_ROLE_EXTERNAL_ID": "x", "READINGS_TABLE": "readings",
+                  "DEAD_LETTER_QUEUE_URL": f"{CLOSED}/222222222222/dlq"},
+                 {"eventSource": "SelfManagedKafka", "records": {}}),
+    "producer": ({**AWS, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "REGISTRY_NAME": "r",
+                  "SCHEMA_NAME": "s", "DEVICE_ID": "d1"},
+                 "not an object"),
+}
+
+
+def status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def one_run(binary: Path, env: dict, payload, warm: int) -> dict:
+    api = RuntimeApi(binary.name).start()
+    proc = api.spawn([str(binary)], {**env, "AWS_LAMBDA_LOG_LEVEL": "WARN"},
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        init = api.wait_ready()
+        ok, _, first = api.invoke(payload)
+        assert ok, "the invocation failed"
+        warm_times = [api.invoke(payload)[2] for _ in range(warm)]
+        time.sleep(0.05)
+        return {"init_ms": init * 1e3, "first_ms": first * 1e3,
+                "warm_ms": statistics.median(warm_times) * 1e3,
+                "rss_mb": status_kb(proc.pid, "VmRSS") / 1024,
+                "hwm_mb": status_kb(proc.pid, "VmHWM") / 1024}
+    finally:
+        proc.kill()
+        proc.wait()
+        api.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--warm", type=int, default=20, help="warm invocations per run")
+    ap.add_argument("--target-dir", type=Path,
+                    default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")))
+    ap.add_argument("--profile", default="release")
+    args = ap.parse_args()
+
+    print(f"{'bootstrap':<10} {'size MB':>8} {'stripped':>9} {'init ms':>8} {'first ms':>9} "
+          f"{'warm ms':>8} {'RSS MB':>7} {'peak MB':>8}   (median of {args.runs} runs)")
+    for name, (env, payload) in FUNCTIONS.items():
+        binary = args.target_dir / args.profile / name
+        if not binary.exists():
+            print(f"{name}: {binary} not built", file=sys.stderr)
+            return 2
+        with tempfile.TemporaryDirectory() as tmp:
+            stripped = Path(tmp) / name
+            shutil.copy(binary, stripped)
+            subprocess.run(["strip", str(stripped)], check=True)
+            stripped_mb = stripped.stat().st_size / 1e6
+        runs = [one_run(binary, env, payload, args.warm) for _ in range(args.runs)]
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        spread = f"init {min(r['init_ms'] for r in runs):.1f}–{max(r['init_ms'] for r in runs):.1f}"
+        print(f"{name:<10} {binary.stat().st_size / 1e6:>8.1f} {stripped_mb:>9.1f} "
+              f"{med['init_ms']:>8.1f} {med['first_ms']:>9.2f} {med['warm_ms']:>8.2f} "
+              f"{med['rss_mb']:>7.1f} {med['hwm_mb']:>8.1f}   ({spread})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
