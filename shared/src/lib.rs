@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod broker_map;
 pub mod codec;
+pub mod decimal;
 pub mod infer;
 pub mod registry;
 pub mod schema;
@@ -12,5 +13,7 @@ pub mod wire;
 pub use codec::{CompiledSchema, DecodeError, EncodeError, Visitor};
 pub use infer::{infer, InferError, InferOptions, Inferred};
 pub use registry::{RegistryError, SchemaCache, SchemaRegistry, SchemaSource, SchemaVersion};
-pub use schema::{check_compatibility, Compatibility, Incompatible, Record, SchemaError, Type};
+pub use schema::{
+    check_compatibility, Compatibility, Field, Incompatible, Record, SchemaError, TimeUnit, Type,
+};
 pub use wire::{Compression, Frame, WireError};

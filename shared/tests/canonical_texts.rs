@@ -71,7 +71,10 @@ fn random_object(g: &mut Lcg, depth: u32) -> serde_json::Map<String, Value> {
 fn histories() -> Vec<(Compatibility, Vec<Value>)> {
     let b = Compatibility::Backward;
     let mut out = vec![
-        (b, vec![ev(json!({})), ev(json!({"temperature": 30})), ev(json!({}))]),
+        (
+            b,
+            vec![ev(json!({})), ev(json!({"temperature": 30})), ev(json!({}))],
+        ),
         (
             b,
             vec![ev(json!({
@@ -86,8 +89,18 @@ fn histories() -> Vec<(Compatibility, Vec<Value>)> {
                 json!({"a-b": 1, "a_b": 2, "a b": 3, "": 4, "1st": 5, "temp °C": 6.5}),
             )],
         ),
-        (b, vec![ev(json!({"t": 30})), ev(json!({"t": 30.5})), ev(json!({"t": 1}))]),
-        (b, vec![ev(json!({"a-b": {"x": 1}})), ev(json!({"a_b": {"y": 1}}))]),
+        (
+            b,
+            vec![
+                ev(json!({"t": 30})),
+                ev(json!({"t": 30.5})),
+                ev(json!({"t": 1})),
+            ],
+        ),
+        (
+            b,
+            vec![ev(json!({"a-b": {"x": 1}})), ev(json!({"a_b": {"y": 1}}))],
+        ),
         (b, vec![ev(json!({"x": null})), ev(json!({"x": 5}))]),
         (
             Compatibility::Full,
@@ -125,7 +138,9 @@ fn histories() -> Vec<(Compatibility, Vec<Value>)> {
     let mut g = Lcg(7);
     for _ in 0..120 {
         let n = 1 + g.below(4);
-        let events = (0..n).map(|_| ev(Value::Object(random_object(&mut g, 0)))).collect();
+        let events = (0..n)
+            .map(|_| ev(Value::Object(random_object(&mut g, 0))))
+            .collect();
         out.push((b, events));
     }
     out
