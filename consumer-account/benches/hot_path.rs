@@ -30,7 +30,7 @@ use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{
     decode_item, store, Backoff, BatchSchemas, BatchWriter, Consumer, Coordinates, Item,
-    ItemWriter, StoreError, RESERVED_ATTRIBUTES,
+    ItemWriter, StoreError,
 };
 use sensor_shared::wire::{self, Compression};
 use sensor_shared::{CompiledSchema, RegistryError, SchemaCache, SchemaSource, SchemaVersion};
@@ -265,7 +265,7 @@ fn hot_path(c: &mut Criterion) {
     g.sample_size(20);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(4));
-    let mut writer = ItemWriter::new(RESERVED_ATTRIBUTES);
+    let mut writer = ItemWriter::new();
     g.bench_function("decode_to_item", |b| {
         b.iter(|| {
             for (i, f) in frames.iter().enumerate() {

@@ -4,8 +4,9 @@
 //! Per record: base64 → Glue framing → writer schema (cross-account registry through a bounded
 //! cache) → DynamoDB item. Records that can never be stored go to the dead-letter sink with their
 //! reason and the batch goes on; outages (registry, STS, DynamoDB, the dead-letter queue) fail the
-//! invocation so the event source mapping retries the whole batch. Writes are idempotent, so a
-//! retried batch overwrites instead of duplicating.
+//! invocation so the event source mapping retries the whole batch. A reading's key carries its
+//! Kafka coordinates (`sensor_shared::item`), so a retried batch overwrites its own items and two
+//! records never share one.
 
 pub mod config;
 pub mod dlq;
@@ -26,21 +27,11 @@ use uuid::Uuid;
 
 pub use dlq::{DeadLetter, DeadLetterError, DeadLetterSink};
 pub use item::{Item, ItemWriter};
+pub use sensor_shared::item::{
+    Coordinates, ATTR_OFFSET, ATTR_PARTITION, ATTR_READING_ID, ATTR_SCHEMA_VERSION, ATTR_TOPIC,
+    MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_ATTRIBUTES,
+};
 pub use store::{write_all, Backoff, BatchWriter, StoreError};
-
-/// Attributes added to every stored reading.
-pub const ATTR_SCHEMA_VERSION: &str = "_schemaVersionId";
-pub const ATTR_TOPIC: &str = "_kafkaTopic";
-pub const ATTR_PARTITION: &str = "_kafkaPartition";
-pub const ATTR_OFFSET: &str = "_kafkaOffset";
-/// Names a record's own top-level fields may not take.
-pub const RESERVED_ATTRIBUTES: &[&str] =
-    &[ATTR_SCHEMA_VERSION, ATTR_TOPIC, ATTR_PARTITION, ATTR_OFFSET];
-
-/// DynamoDB's item size limit.
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
-/// DynamoDB's limit on a partition key value (UTF-8 bytes).
-pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
 
 /// What one invocation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -49,8 +40,11 @@ pub struct Summary {
     pub received: usize,
     pub stored: usize,
     pub dead_lettered: usize,
-    /// Readings in the batch that repeated an earlier (deviceId, timestamp) and were folded.
+    /// Records the event listed twice, written once.
     pub duplicates: usize,
+    /// Records whose key another record of the batch already had, with other content: kept in
+    /// the dead-letter queue (and counted in `dead_lettered`).
+    pub key_collisions: usize,
 }
 
 /// An outage or misconfiguration: the invocation fails and the batch is retried.
@@ -99,19 +93,35 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
         let payloads = Payloads::decode(&records);
         let schemas = self.resolve_schemas(&payloads).await?;
 
-        let mut writer = ItemWriter::new(RESERVED_ATTRIBUTES);
-        let mut items: Vec<Item> = Vec::with_capacity(records.len());
+        let mut writer = ItemWriter::new();
+        let mut items: Vec<(Item, usize)> = Vec::with_capacity(records.len());
         let mut letters = Vec::new();
         for (i, record) in records.iter().enumerate() {
             match self.decode(record, payloads.get(i), &schemas, &mut writer) {
-                Outcome::Item(item) => items.push(item),
+                Outcome::Item(item) => items.push((item, i)),
                 Outcome::Poison(reason) => letters.push(dead_letter(record, reason)),
             }
         }
-        // One BatchWriteItem call may not name a key twice: the last reading of each key wins,
-        // as it would have one write after another.
-        let items = last_of_each_key(items);
-        summary.duplicates = summary.received - letters.len() - items.len();
+        // One BatchWriteItem call may not name a key twice. A key carries the record's
+        // coordinates, so only an event that lists one record twice repeats it: the same
+        // reading again is written once, a different one is a collision that keeps both (the
+        // first stored, the other dead-lettered).
+        let folded = fold_repeated_keys(items);
+        summary.duplicates = folded.duplicates;
+        summary.key_collisions = folded.collisions.len();
+        for (later, earlier) in folded.collisions {
+            let (r, first) = (records[later], records[earlier]);
+            letters.push(dead_letter(
+                r,
+                format!(
+                    "key collision: a different record has the same key, at {}/{}/{}",
+                    first.topic.as_deref().unwrap_or_default(),
+                    first.partition,
+                    first.offset
+                ),
+            ));
+        }
+        let items = folded.items;
 
         // Readings first: a store outage fails the batch before anything is dead-lettered, so
         // the retries of that batch do not send its poison records again and again (the writes
@@ -183,39 +193,58 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
 /// The writer schemas of one batch by version id: the schema, or why its records are poison.
 pub type BatchSchemas = HashMap<Uuid, Result<Arc<CompiledSchema>, String>>;
 
-/// Where a record sits in Kafka.
-#[derive(Debug, Clone, Copy)]
-pub struct Coordinates<'a> {
-    pub topic: &'a str,
-    pub partition: i64,
-    pub offset: i64,
+/// A batch's items with each key once.
+struct Folded {
+    items: Vec<Item>,
+    /// Items that repeated an earlier one exactly.
+    duplicates: usize,
+    /// (record index of an item that repeated an earlier key with other content, the earlier's)
+    collisions: Vec<(usize, usize)>,
 }
 
-/// Keeps the last item of each key, in the order of those last items.
-fn last_of_each_key(items: Vec<Item>) -> Vec<Item> {
+/// Keeps the first item of each key: a repeat with the same JSON is a duplicate, one with other
+/// JSON a collision.
+fn fold_repeated_keys(items: Vec<(Item, usize)>) -> Folded {
     // foldhash: several times faster than SipHash on short keys, and seeded per map.
-    let mut last: HashMap<(&[u8], &[u8]), usize, foldhash::fast::RandomState> =
+    let mut first: HashMap<(&[u8], &[u8]), usize, foldhash::fast::RandomState> =
         HashMap::with_capacity_and_hasher(items.len(), Default::default());
-    for (i, item) in items.iter().enumerate() {
-        last.insert(item.key(), i);
+    let mut keep = vec![true; items.len()];
+    let (mut duplicates, mut collisions) = (0, Vec::new());
+    for (i, (item, record)) in items.iter().enumerate() {
+        match first.entry(item.key()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                keep[i] = false;
+                let (earlier, earlier_record) = &items[*o.get()];
+                if earlier.json() == item.json() {
+                    duplicates += 1;
+                } else {
+                    collisions.push((*record, *earlier_record));
+                }
+            }
+        }
     }
-    if last.len() == items.len() {
-        return items;
+    drop(first);
+    let items = if duplicates + collisions.len() == 0 {
+        items.into_iter().map(|(item, _)| item).collect()
+    } else {
+        items
+            .into_iter()
+            .zip(keep)
+            .filter_map(|((item, _), keep)| keep.then_some(item))
+            .collect()
+    };
+    Folded {
+        items,
+        duplicates,
+        collisions,
     }
-    let keep: Vec<bool> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| last[&item.key()] == i)
-        .collect();
-    items
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(item, keep)| keep.then_some(item))
-        .collect()
 }
 
-/// The hot path: Glue-framed bytes → a DynamoDB item (its DynamoDB JSON) with its schema
-/// version id and Kafka coordinates. `Err` says why the record can never be stored. `writer`'s
+/// The hot path: Glue-framed bytes → a DynamoDB item (its DynamoDB JSON) with its sort key,
+/// schema version id and Kafka coordinates. `Err` says why the record can never be stored. `writer`'s
 /// buffers are reused from call to call.
 pub fn decode_item(
     bytes: &[u8],
@@ -230,35 +259,8 @@ pub fn decode_item(
         Some(Err(reason)) => return Err(reason.clone()),
         None => return Err("schema version not resolved".into()),
     };
-    writer.start();
-    schema.visit(&frame.body, writer).map_err(|e| {
-        format!(
-            "corrupt body for schema version {}: {e}",
-            frame.schema_version_id
-        )
-    })?;
-    // Formatted without `Display` (its machinery costs more than the rest of these attributes).
-    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let id = frame.schema_version_id.hyphenated().encode_lower(&mut id);
-    writer.add_string(ATTR_SCHEMA_VERSION, id);
-    writer.add_string(ATTR_TOPIC, at.topic);
-    writer.add_number(ATTR_PARTITION, at.partition);
-    writer.add_number(ATTR_OFFSET, at.offset);
-    let written = writer.finish()?;
-    // DynamoDB refuses the whole BatchWriteItem call for such a key or item: it would block
-    // the partition, so the record is poison.
-    if written.device_id_len == 0 || written.device_id_len > MAX_PARTITION_KEY_BYTES {
-        return Err(format!(
-            "deviceId must be 1 to {MAX_PARTITION_KEY_BYTES} bytes, not {}",
-            written.device_id_len
-        ));
-    }
-    if written.size > MAX_ITEM_BYTES {
-        return Err(format!(
-            "reading exceeds DynamoDB's {MAX_ITEM_BYTES}-byte item limit"
-        ));
-    }
-    Ok(written.item)
+    sensor_shared::item::write_reading(schema, &frame.body, &frame.schema_version_id, at, writer)
+        .map(|w| w.item)
 }
 
 /// The batch's record values, base64-decoded into one buffer.
@@ -330,6 +332,8 @@ pub fn emf_line(
                     {"Name": "Received", "Unit": "Count"},
                     {"Name": "Stored", "Unit": "Count"},
                     {"Name": "DeadLettered", "Unit": "Count"},
+                    {"Name": "Duplicates", "Unit": "Count"},
+                    {"Name": "KeyCollisions", "Unit": "Count"},
                     {"Name": "SchemaCacheHits", "Unit": "Count"},
                     {"Name": "GlueCalls", "Unit": "Count"}
                 ]
@@ -339,6 +343,8 @@ pub fn emf_line(
         "Received": summary.received,
         "Stored": summary.stored,
         "DeadLettered": summary.dead_lettered,
+        "Duplicates": summary.duplicates,
+        "KeyCollisions": summary.key_collisions,
         "SchemaCacheHits": cache.hits,
         "GlueCalls": cache.fetches,
     })
@@ -372,8 +378,9 @@ mod tests {
             partition: 2,
             offset: 9,
         };
-        let mut writer = ItemWriter::new(RESERVED_ATTRIBUTES);
-        decode_item(&frame, 1 << 20, &schemas, at, &mut writer).map(|i| i.attributes().unwrap())
+        let mut writer = ItemWriter::new();
+        decode_item(&frame, 1 << 20, &schemas, at, &mut writer)
+            .map(|i| item::attributes(&i).unwrap())
     }
 
     #[test]
@@ -459,7 +466,7 @@ mod tests {
         let id = Uuid::from_u128(8);
         let schema = CompiledSchema::parse(def).unwrap();
         let schemas = BatchSchemas::from([(id, Ok(Arc::new(schema.clone())))]);
-        let mut writer = ItemWriter::new(RESERVED_ATTRIBUTES);
+        let mut writer = ItemWriter::new();
         let mut decode = |event: serde_json::Value| {
             let frame = wire::encode(
                 &id,

@@ -1,5 +1,5 @@
 //! Readings storage: BatchWriteItem in chunks of at most 25, unprocessed items retried with
-//! backoff. Item keys are deterministic (deviceId, timestamp), so writing a batch again
+//! backoff. Item keys are deterministic (deviceId, `_readingId`), so writing a batch again
 //! overwrites instead of duplicating.
 //!
 //! Items are already DynamoDB JSON, so the request body is their concatenation: the SDK sends
@@ -11,13 +11,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use futures::StreamExt;
 use thiserror::Error;
 
-use crate::item::{Item, KEY_DEVICE, KEY_TIMESTAMP};
+use crate::item::{attributes, item_from_attributes, Item};
+pub use crate::item::{key_of, Attributes};
 
 /// DynamoDB's limit on requests in one BatchWriteItem.
 pub const MAX_BATCH_WRITE: usize = 25;
@@ -132,7 +132,7 @@ pub fn request_body(table: &str, items: &[Item]) -> Vec<u8> {
         .sum::<usize>();
     let mut body = Vec::with_capacity(len + table.len() + 40);
     body.extend_from_slice(br#"{"RequestItems":{"#);
-    crate::item::push_json_str(&mut body, table);
+    sensor_shared::item::push_json_str(&mut body, table);
     body.extend_from_slice(b":[");
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -182,7 +182,7 @@ impl BatchWriter for DynamoStore {
             .flatten()
             .filter_map(|w| w.put_request)
             .map(|p| {
-                Item::from_attributes(&p.item)
+                item_from_attributes(&p.item)
                     .map_err(|e| StoreError::Unavailable(format!("unprocessed item: {e}")))
             })
             .collect()
@@ -213,17 +213,6 @@ fn aws_smithy_types_display<E: std::error::Error>(e: &E) -> String {
     s
 }
 
-/// A stored reading's attributes.
-pub type Attributes = std::collections::HashMap<String, AttributeValue>;
-
-/// The key of a stored reading: `deviceId` (S) and `timestamp` (N).
-pub fn key_of(item: &Attributes) -> Option<(String, String)> {
-    match (item.get(KEY_DEVICE), item.get(KEY_TIMESTAMP)) {
-        (Some(AttributeValue::S(d)), Some(AttributeValue::N(t))) => Some((d.clone(), t.clone())),
-        _ => None,
-    }
-}
-
 /// An in-memory table keyed like the real one, with scripted unprocessed items and failures. It
 /// reads each item's JSON back into attributes, as DynamoDB would, and refuses what DynamoDB
 /// refuses: more than 25 items, a key named twice, an item without its key.
@@ -250,7 +239,7 @@ impl BatchWriter for MemoryStore {
         let parsed = items
             .iter()
             .map(|i| {
-                let a = i.attributes().map_err(StoreError::Refused)?;
+                let a = attributes(i).map_err(StoreError::Refused)?;
                 let key =
                     key_of(&a).ok_or_else(|| StoreError::Refused("item without its key".into()))?;
                 Ok((key, a))
@@ -284,11 +273,12 @@ impl BatchWriter for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
 
     fn item(i: usize) -> Item {
-        Item::from_attributes(&Attributes::from([
+        item_from_attributes(&Attributes::from([
             ("deviceId".to_string(), AttributeValue::S("d".into())),
-            ("timestamp".to_string(), AttributeValue::N(i.to_string())),
+            ("_readingId".to_string(), AttributeValue::S(i.to_string())),
         ]))
         .unwrap()
     }
@@ -390,7 +380,7 @@ mod tests {
         assert_eq!(puts.len(), 2);
         assert_eq!(
             puts[1]["PutRequest"]["Item"],
-            serde_json::json!({"deviceId": {"S": "d"}, "timestamp": {"N": "2"}})
+            serde_json::json!({"deviceId": {"S": "d"}, "_readingId": {"S": "2"}})
         );
         let empty: serde_json::Value = serde_json::from_slice(&request_body("t", &[])).unwrap();
         assert_eq!(empty, serde_json::json!({"RequestItems": {"t": []}}));

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
+use sensor_consumer::item::item_from_attributes;
 use sensor_consumer::store::{write_all, Attributes, DynamoStore};
 use sensor_consumer::{Backoff, BatchWriter, Item, StoreError};
 use serde_json::{json, Value};
@@ -86,9 +87,9 @@ fn store(url: &str) -> DynamoStore {
 }
 
 fn item(device: &str, t: i64) -> Item {
-    Item::from_attributes(&Attributes::from([
+    item_from_attributes(&Attributes::from([
         ("deviceId".to_string(), AttributeValue::S(device.into())),
-        ("timestamp".to_string(), AttributeValue::N(t.to_string())),
+        ("_readingId".to_string(), AttributeValue::S(t.to_string())),
         ("t".to_string(), AttributeValue::N("1.5".into())),
     ]))
     .unwrap()
@@ -97,7 +98,7 @@ fn item(device: &str, t: i64) -> Item {
 #[tokio::test]
 async fn sends_the_items_json_and_retries_what_comes_back_unprocessed() {
     let unprocessed = json!({"UnprocessedItems": {"readings": [{"PutRequest": {"Item":
-        {"deviceId": {"S": "d\"2"}, "timestamp": {"N": "2"}, "t": {"N": "1.5"}}}}]}});
+        {"deviceId": {"S": "d\"2"}, "_readingId": {"S": "2"}, "t": {"N": "1.5"}}}}]}});
     let (url, seen) = endpoint(vec![(200, unprocessed), (200, json!({}))]).await;
     let store = store(&url);
     let items = vec![item("d1", 1), item("d\"2", 2)];

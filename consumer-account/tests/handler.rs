@@ -9,6 +9,7 @@ use base64::Engine;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{Backoff, Consumer, ConsumerError, StoreError};
+use sensor_shared::item::{reading_id, Coordinates};
 use sensor_shared::registry::MemoryRegistry;
 use sensor_shared::wire::{self, Compression};
 use sensor_shared::{
@@ -66,6 +67,16 @@ fn event_from(fixture: &str, values: &[String]) -> KafkaEvent {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A stored reading's key, for a record of the fixtures' topic.
+fn key(device: &str, ts: i64, partition: i64, offset: i64) -> (String, String) {
+    let at = Coordinates {
+        topic: "sensor-readings",
+        partition,
+        offset,
+    };
+    (device.to_string(), reading_id(ts, at))
+}
+
 fn reading(device: &str, ts: i64, extra: Value) -> Value {
     let mut e = json!({"deviceId": device, "timestamp": ts});
     e.as_object_mut()
@@ -96,7 +107,7 @@ async fn self_managed_event_is_stored_with_coordinates() {
         .unwrap();
     assert_eq!((s.received, s.stored, s.dead_lettered), (3, 3, 0));
     let table = c.store.items.lock().unwrap();
-    let second = &table[&("000001".to_string(), "2".to_string())];
+    let second = &table[&key("000001", 2, 0, 16)];
     assert_eq!(second["temperature"], AttributeValue::N("30".into()));
     assert_eq!(
         second["_kafkaTopic"],
@@ -105,7 +116,7 @@ async fn self_managed_event_is_stored_with_coordinates() {
     assert_eq!(second["_kafkaPartition"], AttributeValue::N("0".into()));
     assert_eq!(second["_kafkaOffset"], AttributeValue::N("16".into()));
     assert!(matches!(&second["_schemaVersionId"], AttributeValue::S(s) if s.len() == 36));
-    let third = &table[&("000002".to_string(), "3".to_string())];
+    let third = &table[&key("000002", 3, 2, 7)];
     let AttributeValue::M(loc) = &third["loc"] else {
         panic!("{third:?}")
     };
@@ -243,32 +254,70 @@ async fn outages_fail_the_batch_and_retries_do_not_duplicate() {
 }
 
 #[tokio::test]
-async fn repeated_keys_in_one_batch_are_folded_not_refused() {
+async fn readings_sharing_device_and_timestamp_are_all_kept() {
     let c = consumer();
-    let same = framed(
+    let values: Vec<String> = [1, 2, 1]
+        .iter()
+        .map(|t| {
+            framed(
+                &c,
+                &reading("000001", 7, json!({"t": t})),
+                Compression::None,
+            )
+        })
+        .collect();
+    let event = event_from("self_managed_event.json", &values);
+    let s = c.handle(&event).await.unwrap();
+    assert_eq!((s.stored, s.duplicates, s.key_collisions), (3, 0, 0));
+    let table = c.store.items.lock().unwrap();
+    for (partition, offset, t) in [(0, 15, "1"), (0, 16, "2"), (2, 7, "1")] {
+        assert_eq!(
+            table[&key("000001", 7, partition, offset)]["t"],
+            AttributeValue::N(t.into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_record_listed_twice_is_written_once_and_a_clashing_one_kept_aside() {
+    let c = consumer();
+    let one = framed(
         &c,
         &reading("000001", 7, json!({"t": 1})),
         Compression::None,
     );
-    let later = framed(
+    let other = framed(
         &c,
         &reading("000001", 7, json!({"t": 2})),
         Compression::None,
     );
-    let other = framed(
-        &c,
-        &reading("000001", 8, json!({"t": 3})),
-        Compression::None,
+    let mut event = event_from(
+        "self_managed_event.json",
+        &[one.clone(), one, other.clone()],
     );
-    let event = event_from("self_managed_event.json", &[same, later, other]);
+    // The same coordinates three times: twice the same record, then a different one.
+    for r in event.records.values_mut().flatten() {
+        (r.partition, r.offset) = (0, 15);
+    }
     let s = c.handle(&event).await.unwrap();
-    assert_eq!((s.stored, s.duplicates), (2, 1));
+    assert_eq!(
+        (s.stored, s.duplicates, s.key_collisions, s.dead_lettered),
+        (1, 1, 1, 1)
+    );
     let table = c.store.items.lock().unwrap();
     assert_eq!(
-        table[&("000001".to_string(), "7".to_string())]["t"],
-        AttributeValue::N("2".into()),
-        "the later offset wins"
+        table[&key("000001", 7, 0, 15)]["t"],
+        AttributeValue::N("1".into())
     );
+    let letters = c.dead_letters.letters.lock().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.starts_with("key collision:")
+            && letters[0].reason.ends_with("at sensor-readings/0/15"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(letters[0].value.as_deref(), Some(other.as_str()));
 }
 
 #[tokio::test]

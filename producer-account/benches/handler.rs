@@ -124,6 +124,7 @@ fn producer() -> Bench {
         device_id: "000001".into(),
         compression: Compression::None,
         max_batch: 10_000,
+        topic: "sensor-readings".into(),
         clock: || CLOCK_MS,
     }
 }

@@ -67,6 +67,7 @@ async fn main() -> Result<(), Error> {
             Compression::None
         },
         max_batch: config.max_batch,
+        topic: config.topic.clone(),
         clock: now_ms,
     };
     tracing::info!(topic = %config.topic, registry = %config.registry_name, schema = %config.schema_name, "producer ready");

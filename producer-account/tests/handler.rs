@@ -27,6 +27,7 @@ fn producer(mode: Compatibility) -> Producer<MemoryRegistry, MemorySink> {
         device_id: "000001".into(),
         compression: Compression::None,
         max_batch: 100,
+        topic: "sensor-readings".into(),
         clock: || 1_767_225_600_000,
     }
 }
@@ -40,7 +41,11 @@ async fn demo_sequence_response_contract() {
     let j = serde_json::to_value(&r2).unwrap();
     assert_eq!(j["statusCode"], 200);
     assert_eq!(j["schemaVersionNumber"], 2);
-    assert_eq!(j["records"], json!([{"partition": 0, "offset": 1}]));
+    assert_eq!(
+        j["records"],
+        json!([{"partition": 0, "offset": 1, "timestamp": 1_767_225_600_000i64,
+            "readingId": "1767225600000#sensor-readings#0#1"}])
+    );
     assert!(j["schemaVersionId"].as_str().unwrap().len() == 36);
     assert_eq!(r1.schema_version_number, Some(1));
     assert_eq!(r3.schema_version_number, Some(2));
@@ -99,7 +104,7 @@ async fn every_bad_request_is_a_400_that_names_the_problem() {
         ),
         (
             "tests/fixtures/text_timestamp.json",
-            "`timestamp` must be an integer",
+            "`timestamp` must be an integer (epoch milliseconds) or an RFC 3339 date-time with an offset, not \"yesterday\"",
         ),
     ];
     for (f, needle) in cases {
@@ -186,4 +191,101 @@ async fn zlib_frames() {
     let sent = p.sink.records.lock().unwrap().clone();
     assert_eq!(sent[0].payload[1], 0x05);
     assert!(wire::decode(&sent[0].payload, 1 << 20).is_ok());
+}
+
+#[tokio::test]
+async fn the_answer_gives_each_reading_its_timestamp_and_key() {
+    let p = producer(Compatibility::Backward);
+    let events = json!([{"temperature": 20}, {"temperature": 21, "timestamp": 5},
+        {"temperature": 22, "timestamp": "2026-12-01T10:00:00.250+01:00"},
+        {"temperature": 23, "timestamp": "2026-12-01T09:00:00.2509Z"}]);
+    let r = p.handle(events).await.unwrap();
+    assert_eq!(r.status_code, 200, "{}", r.message);
+    let stamps: Vec<i64> = r.records.iter().map(|d| d.timestamp).collect();
+    assert_eq!(
+        stamps,
+        [1_767_225_600_000, 5, 1_796_115_600_250, 1_796_115_600_250]
+    );
+    for (i, d) in r.records.iter().enumerate() {
+        assert_eq!(
+            d.reading_id,
+            format!(
+                "{:013}#sensor-readings#{}#{}",
+                d.timestamp, d.partition, d.offset
+            )
+        );
+        assert_eq!(d.offset, i as i64);
+    }
+    // The converted timestamp is what goes to Kafka.
+    let sent = p.sink.records.lock().unwrap().clone();
+    let version = &p.schemas.registry().versions()[0];
+    let schema = CompiledSchema::parse(&version.definition).unwrap();
+    let third = wire::decode(&sent[2].payload, 1 << 20).unwrap();
+    assert_eq!(
+        schema.decode(&third.body).unwrap()["timestamp"],
+        json!(1_796_115_600_250i64)
+    );
+}
+
+#[tokio::test]
+async fn what_the_consumer_could_not_store_is_refused_at_the_door() {
+    let reserved_def = r#"{"type":"record","name":"SensorReading","fields":[{"name":"deviceId","type":"string"},
+        {"name":"timestamp","type":{"type":"long","logicalType":"timestamp-millis"}},
+        {"name":"_kafkaOffset","type":["null","long"],"default":null}]}"#;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"deviceId": "", "t": 1}),
+            "deviceId must be 1 to 2048 bytes, not 0",
+        ),
+        (
+            json!({"deviceId": "x".repeat(2049), "t": 1}),
+            "deviceId must be 1 to 2048 bytes, not 2049",
+        ),
+        (
+            json!({"timestamp": -1}),
+            "timestamp must be epoch milliseconds from 0 to 9999999999999, not -1",
+        ),
+        (
+            json!({"timestamp": 1_700_000_000_000_000i64}),
+            "timestamp must be epoch milliseconds from 0 to 9999999999999",
+        ),
+        (
+            json!({"timestamp": "2026-12-01T10:00:00"}),
+            "or an RFC 3339 date-time with an offset",
+        ),
+        (
+            json!({"note": "x".repeat(409_600)}),
+            "cannot be stored: reading exceeds DynamoDB's 409600-byte item limit",
+        ),
+        (
+            json!({"_kafkaOffset": 3}),
+            "cannot be stored: field `_kafkaOffset` is reserved",
+        ),
+    ];
+    for (i, (event, needle)) in cases.into_iter().enumerate() {
+        let p = producer(Compatibility::Backward);
+        if i == 6 {
+            // A field the schema of someone else declares, which the consumer adds itself.
+            p.schemas.registry().insert(reserved_def);
+        }
+        let r = p.handle(event).await.unwrap();
+        assert_eq!(r.status_code, 400, "{needle}: {}", r.message);
+        assert!(r.message.contains(needle), "{needle}: {}", r.message);
+        assert!(p.sink.records.lock().unwrap().is_empty(), "{needle}");
+    }
+    // In a batch, the answer names the event; a reading just under the limit goes through.
+    let p = producer(Compatibility::Backward);
+    let r = p
+        .handle(json!([{"t": 1}, {"deviceId": "", "t": 2}]))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.message,
+        "event 1: deviceId must be 1 to 2048 bytes, not 0"
+    );
+    let r = p
+        .handle(json!({"note": "x".repeat(409_000)}))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 200, "{}", r.message);
 }

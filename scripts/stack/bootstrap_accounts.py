@@ -191,9 +191,9 @@ def bootstrap_consumer(consumer: Account, cfg: dict) -> dict:
     table = ddb.create_table(
         TableName=cfg["READINGS_TABLE"],
         KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"},
-                   {"AttributeName": "timestamp", "KeyType": "RANGE"}],
+                   {"AttributeName": "_readingId", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"},
-                              {"AttributeName": "timestamp", "AttributeType": "N"}],
+                              {"AttributeName": "_readingId", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )["TableDescription"]
     env["READINGS_TABLE"] = cfg["READINGS_TABLE"]

@@ -6,12 +6,14 @@ pub mod broker_map;
 pub mod codec;
 pub mod decimal;
 pub mod infer;
+pub mod item;
 pub mod registry;
 pub mod schema;
 pub mod wire;
 
 pub use codec::{CompiledSchema, DecodeError, EncodeError, Visitor};
 pub use infer::{infer, InferError, InferOptions, Inferred};
+pub use item::{Coordinates, Item, ItemWriter, Written};
 pub use registry::{RegistryError, SchemaCache, SchemaRegistry, SchemaSource, SchemaVersion};
 pub use schema::{
     check_compatibility, Compatibility, Field, Incompatible, Record, SchemaError, TimeUnit, Type,

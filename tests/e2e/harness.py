@@ -317,9 +317,9 @@ def create_readings_table(stack: Stack, table: str) -> str:
     ddb = stack.client("dynamodb", "consumer_admin")
     ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                      KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"},
-                                {"AttributeName": "timestamp", "KeyType": "RANGE"}],
+                                {"AttributeName": "_readingId", "KeyType": "RANGE"}],
                      AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"},
-                                           {"AttributeName": "timestamp", "AttributeType": "N"}])
+                                           {"AttributeName": "_readingId", "AttributeType": "S"}])
     ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
     return table
 

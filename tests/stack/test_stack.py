@@ -292,10 +292,10 @@ def test_lambda_identities_have_only_their_permissions(stack: Stack):
     table, queue = env["READINGS_TABLE"], env["DEAD_LETTER_QUEUE_URL"]
     ddb = stack.client("dynamodb", "consumer")
     desc = ddb.describe_table(TableName=table)["Table"]
-    assert {k["AttributeName"]: k["KeyType"] for k in desc["KeySchema"]} == {"deviceId": "HASH", "timestamp": "RANGE"}
-    assert {a["AttributeName"]: a["AttributeType"] for a in desc["AttributeDefinitions"]} == {"deviceId": "S", "timestamp": "N"}
+    assert {k["AttributeName"]: k["KeyType"] for k in desc["KeySchema"]} == {"deviceId": "HASH", "_readingId": "RANGE"}
+    assert {a["AttributeName"]: a["AttributeType"] for a in desc["AttributeDefinitions"]} == {"deviceId": "S", "_readingId": "S"}
     assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    item = {"deviceId": {"S": "perm-test"}, "timestamp": {"N": "1"}}
+    item = {"deviceId": {"S": "perm-test"}, "_readingId": {"S": "0000000000001#t#0#0"}}
     ddb.put_item(TableName=table, Item=item)
     assert ddb.get_item(TableName=table, Key=item)["Item"] == item
     with pytest.raises(ClientError) as e:
@@ -630,7 +630,7 @@ def test_reset_gives_a_clean_state(stack: Stack):
     stack.client("glue", "producer").create_schema(RegistryId={"RegistryName": registry}, SchemaName=name,
                                                    DataFormat="AVRO", Compatibility="BACKWARD",
                                                    SchemaDefinition=SCHEMA_V1)
-    stack.client("dynamodb", "consumer").put_item(TableName=table, Item={"deviceId": {"S": "r"}, "timestamp": {"N": "2"}})
+    stack.client("dynamodb", "consumer").put_item(TableName=table, Item={"deviceId": {"S": "r"}, "_readingId": {"S": "0000000000002#t#0#0"}})
     stack.client("sqs", "consumer").send_message(QueueUrl=queue, MessageBody="poison")
     producer = Producer(kafka_conf(env))
     producer.produce(topic, value=b"old")

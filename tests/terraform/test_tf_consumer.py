@@ -186,8 +186,8 @@ def test_consumer_role_is_assumable_by_lambda_only():
 def test_readings_table_keys_billing_pitr_and_cmk():
     table = consumer().resource("aws_dynamodb_table", "readings")
     assert table["hash_key"] == "deviceId"
-    assert table["range_key"] == "timestamp"
-    assert {a["name"]: a["type"] for a in blocks(table, "attribute")} == {"deviceId": "S", "timestamp": "N"}
+    assert table["range_key"] == "_readingId"
+    assert {a["name"]: a["type"] for a in blocks(table, "attribute")} == {"deviceId": "S", "_readingId": "S"}
     assert table["billing_mode"] == "PAY_PER_REQUEST"
     assert block(table, "point_in_time_recovery") == {"enabled": True}
     assert block(table, "server_side_encryption") == {"enabled": True, "kms_key_arn": "${aws_kms_key.this.arn}"}

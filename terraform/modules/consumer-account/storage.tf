@@ -4,7 +4,7 @@ resource "aws_dynamodb_table" "readings" {
   name                        = "${local.name}-readings"
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "deviceId"
-  range_key                   = "timestamp"
+  range_key                   = "_readingId"
   deletion_protection_enabled = var.deletion_protection
 
   attribute {
@@ -12,9 +12,11 @@ resource "aws_dynamodb_table" "readings" {
     type = "S"
   }
 
+  # "<timestamp: 13 digits of epoch ms>#<topic>#<partition>#<offset>": time order within a
+  # device, one item per Kafka record (see ARCHITECTURE.md, "A reading's identity").
   attribute {
-    name = "timestamp"
-    type = "N"
+    name = "_readingId"
+    type = "S"
   }
 
   point_in_time_recovery {
