@@ -132,6 +132,25 @@ impl CompiledSchema {
         &self.definition
     }
 
+    /// The unit of the top-level `timestamp` field when it is a timestamp type other than
+    /// milliseconds (`timestamp-micros`, `local-timestamp-nanos`, nullable or not).
+    pub fn timestamp_unit(&self) -> Option<TimeUnit> {
+        let f = self
+            .record
+            .fields
+            .iter()
+            .find(|f| f.json_key == crate::schema::TIMESTAMP)?;
+        let unit = |t: &Type| match t {
+            Type::Timestamp(u) | Type::LocalTimestamp(u) if *u != TimeUnit::Millis => Some(*u),
+            _ => None,
+        };
+        match &f.ty {
+            Type::Optional(t) => unit(t),
+            Type::Union(ts) => ts.iter().find_map(unit),
+            t => unit(t),
+        }
+    }
+
     /// The named type a [`Type::Ref`] stands for.
     pub fn resolve<'s>(&'s self, t: &'s Type) -> &'s Type {
         match t {
@@ -565,7 +584,7 @@ impl Enc<'_> {
 /// map (`begin_map`, then `key` and value per entry in the body's order, then `end_map`; a map's
 /// keys come from the data and may repeat). Enum symbols and uuids arrive as strings, fixed as
 /// bytes, a union as its branch's value, a duration as a record of `months`, `days` and
-/// `milliseconds`; date and times as `long`.
+/// `milliseconds`.
 pub trait Visitor {
     fn null(&mut self);
     fn boolean(&mut self, v: bool);
@@ -582,6 +601,12 @@ pub trait Visitor {
     /// A timestamp (`timestamp-*`, or `local-timestamp-*` when `local`) in its unit.
     fn timestamp(&mut self, v: i64, unit: TimeUnit, local: bool) {
         let _ = (unit, local);
+        self.long(v);
+    }
+    /// A `date` (days since the epoch), `time-millis` or `time-micros` (since midnight), named
+    /// by `kind` ("a date", "a time").
+    fn temporal(&mut self, v: i64, kind: &'static str) {
+        let _ = kind;
         self.long(v);
     }
     fn begin_array(&mut self);
@@ -923,8 +948,17 @@ fn decode_value<V: Visitor>(t: &Type, r: &mut Reader<'_>, v: &mut V) -> Result<(
             1 => v.boolean(true),
             other => return Err(DecodeError::BadBoolean(other)),
         },
-        Type::Int | Type::Date | Type::TimeMillis => v.long(r.int()?),
-        Type::Long | Type::TimeMicros => v.long(r.long()?),
+        Type::Int => v.long(r.int()?),
+        Type::Long => v.long(r.long()?),
+        Type::Date => v.temporal(r.int()?, "a date"),
+        Type::TimeMillis | Type::TimeMicros => {
+            let n = if matches!(t, Type::TimeMillis) {
+                r.int()?
+            } else {
+                r.long()?
+            };
+            v.temporal(n, "a time of day")
+        }
         Type::TimestampMillis => v.timestamp(r.long()?, TimeUnit::Millis, false),
         Type::Timestamp(unit) => v.timestamp(r.long()?, *unit, false),
         Type::LocalTimestamp(unit) => v.timestamp(r.long()?, *unit, true),

@@ -5,6 +5,8 @@ pub mod aws;
 pub mod broker_map;
 pub mod codec;
 pub mod decimal;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod infer;
 pub mod item;
 pub mod registry;
