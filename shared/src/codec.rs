@@ -915,10 +915,8 @@ fn encodes_empty(t: &Type, named: &HashMap<String, Type>, depth: usize) -> bool 
 /// A block of `block` items, `total` with the blocks before it: items that take bytes cannot
 /// outnumber the bytes left; empty ones are capped in all.
 fn check_count(block: i64, total: i64, item: &Type, r: &Reader<'_>) -> Result<(), DecodeError> {
-    if block > r.remaining() as i64 {
-        if !encodes_empty(item, r.named, 0) {
-            return Err(DecodeError::TooManyItems(block));
-        }
+    if block > r.remaining() as i64 && !encodes_empty(item, r.named, 0) {
+        return Err(DecodeError::TooManyItems(block));
     }
     if total > MAX_EMPTY_ITEMS && encodes_empty(item, r.named, 0) {
         return Err(DecodeError::TooManyItems(total));

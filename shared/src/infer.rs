@@ -124,7 +124,7 @@ pub fn infer(
         ),
     };
     let top_name = record.name.clone();
-    ctx.absorb_record(&mut record, obj, &top_name, "", 1, false, true)?;
+    ctx.absorb_record(&mut record, obj, &top_name, "", 1, false)?;
     let changed = previous != Some(&record);
     let count = record.total_fields();
     if count > opts.max_fields {
@@ -357,7 +357,7 @@ impl Ctx<'_> {
             Value::Object(obj) => {
                 self.check_depth(depth + 1, path)?;
                 let mut r = Record::new(&self.record_name(name_path), None, Vec::new());
-                self.absorb_record(&mut r, obj, name_path, path, depth + 1, true, false)?;
+                self.absorb_record(&mut r, obj, name_path, path, depth + 1, true)?;
                 Type::Record(r)
             }
         })
@@ -438,7 +438,7 @@ impl Ctx<'_> {
             (Type::Record(r), Value::Object(obj)) => {
                 self.check_depth(depth + 1, path)?;
                 let name_path = r.name.clone();
-                self.absorb_record(r, obj, &name_path, path, depth + 1, fresh, false)
+                self.absorb_record(r, obj, &name_path, path, depth + 1, fresh)
             }
             (Type::Map(values), Value::Object(obj)) => {
                 self.check_depth(depth + 1, path)?;
@@ -491,8 +491,9 @@ impl Ctx<'_> {
         path: &str,
         depth: usize,
         fresh: bool,
-        top: bool,
     ) -> Result<(), InferError> {
+        // The top-level record is the only one at depth 1.
+        let top = depth == 1;
         let mut keys: Vec<&String> = obj.keys().collect();
         keys.sort();
         for key in keys {
