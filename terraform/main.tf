@@ -1,9 +1,11 @@
 # Both accounts in one apply. Providers come from the repository's provider.tf (linked here as
 # provider.tf); each module gets exactly one account's provider.
 #
-# The modules reference each other's outputs in both directions (the producer's role trusts the
+# Each module takes the account's own settings (var.common merged with var.producer or
+# var.consumer) in one object, and what it takes from the other account in separate inputs: the
+# modules reference each other's outputs in both directions (the producer's role trusts the
 # consumer's Lambda role; the consumer needs the producer's brokers and role), which Terraform
-# resolves per resource: no resource depends on itself through the other account.
+# resolves per input and per resource, so no resource depends on itself through the other account.
 
 locals {
   repo_root = "${path.root}/.."
@@ -23,32 +25,15 @@ module "producer" {
     aws = aws.producer
   }
 
-  name_prefix           = var.name_prefix
-  vpc_cidr              = var.producer_vpc_cidr
-  availability_zone_ids = var.availability_zone_ids
-  kafka_version         = var.kafka_version
-  broker_instance_type  = var.broker_instance_type
+  settings = merge(var.common, var.producer, {
+    consumer_account_id = data.aws_caller_identity.consumer.account_id
+  })
 
-  topic                = var.topic
-  registry_name        = var.registry_name
-  schema_name          = var.schema_name
-  device_id            = var.device_id
-  schema_compatibility = var.schema_compatibility
-  zlib_compression     = var.zlib_compression
-
-  consumer_account_id         = data.aws_caller_identity.consumer.account_id
-  create_consumer_access_role = true
-  consumer_lambda_role_arn    = module.consumer.lambda_role_arn
-  consumer_access_external_id = var.consumer_access_external_id
-
-  kafka_scram_password         = var.kafka_scram_password
-  kafka_scram_password_version = var.kafka_scram_password_version
-
-  lambda_zip_path     = local.producer_lambda_zip
-  enable_schedule     = var.enable_producer_schedule
-  schedule_expression = var.producer_schedule_expression
-  log_retention_days  = var.log_retention_days
-  deletion_protection = var.deletion_protection
+  create_schema_reader_role = true
+  consumer_lambda_role_arn  = module.consumer.lambda_role_arn
+  consumer_group_id         = module.consumer.consumer_group_id
+  lambda_zip_path           = local.producer_lambda_zip
+  kafka_scram_password      = var.kafka_scram_password
 }
 
 module "consumer" {
@@ -58,24 +43,18 @@ module "consumer" {
     aws = aws.consumer
   }
 
-  name_prefix           = var.name_prefix
-  vpc_cidr              = var.consumer_vpc_cidr
-  availability_zone_ids = module.producer.availability_zone_ids
+  settings = merge(var.common, var.consumer)
 
-  producer_role_arn         = module.producer.consumer_access_role_arn
-  producer_role_external_id = module.producer.consumer_access_external_id
-  producer_region           = module.producer.region
-  brokers                   = module.producer.brokers
-  topic                     = module.producer.topic
+  producer = {
+    schema_reader_role_arn    = module.producer.schema_reader_role_arn
+    schema_reader_external_id = module.producer.schema_reader_external_id
+    region                    = module.producer.region
+    availability_zone_ids     = module.producer.availability_zone_ids
+    brokers                   = module.producer.brokers
+    topic                     = module.producer.topic
+    kafka_scram_username      = module.producer.kafka_scram_username
+  }
 
-  kafka_scram_username         = module.producer.kafka_scram_username
-  kafka_scram_password         = var.kafka_scram_password
-  kafka_scram_password_version = var.kafka_scram_password_version
-
-  lambda_zip_path                    = local.consumer_lambda_zip
-  batch_size                         = var.batch_size
-  maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
-  starting_position                  = var.starting_position
-  log_retention_days                 = var.log_retention_days
-  deletion_protection                = var.deletion_protection
+  lambda_zip_path      = local.consumer_lambda_zip
+  kafka_scram_password = var.kafka_scram_password
 }

@@ -1,5 +1,5 @@
 output "producer" {
-  description = "Producer account: cluster, brokers, registry, broker-map secret, cross-account role, producer Lambda."
+  description = "Producer account: cluster, brokers, registry, broker-map secret, schema reader role, producer Lambda."
   value = {
     account_id                 = module.producer.account_id
     region                     = module.producer.region
@@ -9,9 +9,17 @@ output "producer" {
     registry_name              = module.producer.registry_name
     schema_name                = module.producer.schema_name
     topic                      = module.producer.topic
-    consumer_access_role_arn   = module.producer.consumer_access_role_arn
+    schema_reader_role_arn     = module.producer.schema_reader_role_arn
     producer_function_name     = module.producer.producer_function_name
     bootstrap_brokers_sasl_iam = module.producer.bootstrap_brokers_sasl_iam
+    kafka_acls                 = module.producer.kafka_acls
+    kafka_acl_commands         = module.producer.kafka_acl_commands
+  }
+
+  # Terraform drops attributes a module's settings do not declare; refuse them instead.
+  precondition {
+    condition     = length(setsubtract(keys(merge(var.common, var.producer)), keys(module.producer.settings))) == 0
+    error_message = "common or producer sets an attribute the producer module does not have (see settings in modules/producer-account/variables.tf)."
   }
 }
 
@@ -25,5 +33,10 @@ output "consumer" {
     kafka_bootstrap_servers   = module.consumer.kafka_bootstrap_servers
     readings_table_name       = module.consumer.readings_table_name
     dead_letter_queue_url     = module.consumer.dead_letter_queue_url
+  }
+
+  precondition {
+    condition     = length(setsubtract(keys(merge(var.common, var.consumer)), keys(module.consumer.settings))) == 0
+    error_message = "common or consumer sets an attribute the consumer module does not have (see settings in modules/consumer-account/variables.tf)."
   }
 }

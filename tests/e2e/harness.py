@@ -377,6 +377,31 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
         c.close()
 
 
+def rewind_group(bootstrap: str, group: str, topic: str, by: int, timeout: float = 90) -> dict[int, int]:
+    """Moves the committed offsets of `group` on `topic` back by `by` records per partition, as
+    an operator restarting a mapping from older offsets would: joins the group (its mapping
+    stopped), commits the older offsets as a member, and leaves. Returns them by partition."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    now = committed_offsets(bootstrap, group, topic)
+    back = {p: max(o - by, 0) for p, o in now.items() if o >= 0}
+    assigned: list = []
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "log_level": 3})
+    try:
+        c.subscribe([topic], on_assign=lambda _c, parts: assigned.extend(parts))
+        deadline = time.monotonic() + timeout
+        while not assigned and time.monotonic() < deadline:
+            c.poll(0.2)
+        if not assigned:
+            raise AssertionError(f"no partitions of {topic} assigned in group {group} within {timeout} s")
+        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in back.items()], asynchronous=False)
+    finally:
+        c.close()
+    assert committed_offsets(bootstrap, group, topic) == {**now, **back}
+    return back
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers of tests/e2e/test_faults.py, test_interop.py and scripts/bench-pipeline.py.
 

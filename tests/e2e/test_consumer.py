@@ -33,8 +33,8 @@ from confluent_kafka import Producer as KafkaProducer
 
 from harness import (EventSourceMapping, FaultProxy, LambdaFunction, Stack, consumer_env,
                      committed_offsets, count_table, create_queue, create_readings_table,
-                     create_topic, free_ports, producer_env, queue_depth, receive_all, start_stack,
-                     stop_function_tree, wait_for_count, wait_until)
+                     create_topic, free_ports, producer_env, queue_depth, receive_all, rewind_group,
+                     start_stack, stop_function_tree, wait_for_count, wait_until)
 
 BASE_TS = 1_767_225_600_000
 # The deliberate length of an injected outage; everything else waits on a condition.
@@ -101,7 +101,8 @@ class Lane:
         f.start()
         # Started before the ESM sends anything; an empty event makes no AWS call.
         ok, body = f.invoke({"eventSource": "SelfManagedKafka", "records": {}}, timeout=900)
-        assert ok and body == {"received": 0, "stored": 0, "deadLettered": 0, "duplicates": 0}, body
+        assert ok and body == {"received": 0, "stored": 0, "deadLettered": 0, "duplicates": 0,
+                                "keyCollisions": 0}, body
         return f
 
     def start_esm(self, consumer: LambdaFunction, batch_size: int = 100) -> EventSourceMapping:
@@ -412,26 +413,31 @@ def test_corrupt_records_are_dead_lettered_with_reason_and_coordinates(lane):
              ("huge", None), ("good", good[4])]
     sent = send_raw(lane, [(f"{label}-{n}", frame if frame is not None else poison[label][0])
                            for n, (label, frame) in enumerate(mixed)])
-    # Readings the producer accepts but DynamoDB would refuse in a BatchWriteItem call (and so
-    # block the partition): an empty partition key is poison; a number out of DynamoDB's range
-    # is left out of the item, as NaN is.
-    edge = produce(producer, [
-        {"deviceId": "", "timestamp": BASE_TS + 90_000, "temperature": 20.5},
-        {"deviceId": "dev-huge", "timestamp": BASE_TS + 90_001, "temperature": 1e300}])
+    # A record DynamoDB would refuse in a BatchWriteItem call (and so block the partition): an
+    # empty partition key, written by another producer (ours refuses it with a 400), is poison.
+    ok, refused = producer.invoke({"deviceId": "", "timestamp": BASE_TS + 90_000, "temperature": 20.5})
+    assert ok and refused["statusCode"] == 400 and "deviceId must be 1 to 2048 bytes" in refused["message"]
+    empty_key = send_raw(lane, [("empty-key", glue_frame(
+        AvroSchema(stack.client("glue", "producer_admin").get_schema_version(
+            SchemaVersionId=str(vid))["SchemaDefinition"]).write(
+            {"deviceId": "", "timestamp": BASE_TS + 90_000, "temperature": 20.5}), vid))])
+    # A number out of DynamoDB's range is left out of the item, as NaN is.
+    edge = produce(producer, [{"deviceId": "dev-huge", "timestamp": BASE_TS + 90_001, "temperature": 1e300}])
     last = produce(producer, readings(100, 100, 0))
 
     expected = 200 + len(good) + 1
     assert lane.wait_for(expected) == expected
     assert lane.wait_all_committed(coordinates(first, edge, last)
-                                   + Counter((p, o) for p, o, _ in sent.values()))
+                                   + Counter((p, o) for p, o, _ in [*sent.values(), *empty_key.values()]))
     assert wait_until(lambda: lane.dead_letter_depth() >= len(poison) + 1, 60)
     letters = receive_all(stack, lane.queue_url)
     assert len(letters) == len(poison) + 1
     by_coordinates = {(d["partition"], d["offset"]): d for d in letters}
-    empty_key = by_coordinates[(edge["records"][0]["partition"], edge["records"][0]["offset"])]
-    assert "deviceId must be 1 to 2048 bytes" in empty_key["reason"], empty_key["reason"]
+    empty = by_coordinates[empty_key["empty-key"][:2]]
+    assert "deviceId must be 1 to 2048 bytes" in empty["reason"], empty["reason"]
     huge = stack.client("dynamodb", "consumer_admin").get_item(
-        TableName=lane.table, Key={"deviceId": {"S": "dev-huge"}, "timestamp": {"N": str(BASE_TS + 90_001)}})["Item"]
+        TableName=lane.table, Key={"deviceId": {"S": "dev-huge"},
+                                   "_readingId": {"S": edge["records"][0]["readingId"]}})["Item"]
     assert "temperature" not in huge and huge["_schemaVersionId"]["S"] == str(vid)
     for label, (partition, offset, value) in sent.items():
         kind = label.rsplit("-", 1)[0]
@@ -452,7 +458,7 @@ def test_corrupt_records_are_dead_lettered_with_reason_and_coordinates(lane):
     # The rest is stored, each record once; nothing more arrives in the queue.
     assert lane.count() == expected
     good_coordinates = Counter((p, o) for label, (p, o, _) in sent.items() if label.startswith("good"))
-    stored = coordinates(first, last) + coordinates({"records": edge["records"][1:]}) + good_coordinates
+    stored = coordinates(first, last, edge) + good_coordinates
     assert lane.stored_coordinates() == stored
     assert lane.dead_letter_depth() == len(poison) + 1
 
@@ -549,3 +555,110 @@ def test_sts_and_glue_outage_before_the_schema_cache_is_warm(lane):
     assert log_lines(esm, ESM_RETRY)
     # One successful Glue lookup per version, however many attempts the outage cost.
     assert proxy.count("passed", "glue:GetSchemaVersion") == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# A reading's identity: (deviceId, _readingId), one item per Kafka record
+
+
+def query_device(lane: Lane, device: str, t0: int, t1: int) -> list[dict]:
+    """The readings of `device` with t0 <= timestamp < t1, by the table's key alone."""
+    ddb = lane.stack.client("dynamodb", "consumer_admin")
+    out, kwargs = [], {"TableName": lane.table,
+                       "KeyConditionExpression": "deviceId = :d AND #r BETWEEN :a AND :b",
+                       "ExpressionAttributeNames": {"#r": "_readingId"},
+                       "ExpressionAttributeValues": {":d": {"S": device}, ":a": {"S": f"{t0:013d}"},
+                                                     ":b": {"S": f"{t1:013d}"}}}
+    while True:
+        page = ddb.query(**kwargs)
+        out.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_a_batch_without_timestamps_is_stored_reading_by_reading(lane):
+    producer = lane.start_producer()
+    lane.start_esm(lane.start_consumer(), batch_size=500)
+    answer = produce(producer, [{"temperature": 20 + i % 7} for i in range(1000)])
+    stamps = {r["timestamp"] for r in answer["records"]}
+    assert len(answer["records"]) == 1000
+    assert lane.wait_for(1000) == 1000
+    assert lane.wait_all_committed(coordinates(answer))
+    items = lane.items("deviceId", "_readingId", "timestamp", "temperature")
+    assert len(items) == 1000
+    assert {i["_readingId"] for i in items} == {r["readingId"] for r in answer["records"]}
+    assert {int(i["timestamp"]) for i in items} == stamps
+    # Queried back by device and time.
+    assert len(query_device(lane, "000001", min(stamps), max(stamps) + 1)) == 1000
+    assert lane.dead_letter_depth() == 0
+
+
+def test_two_producers_with_one_device_id_lose_nothing(lane):
+    from concurrent.futures import ThreadPoolExecutor
+
+    first = lane.start_producer()
+    second = LambdaFunction("sensor-producer", "producer", producer_env(lane.env), lane.logs / "second")
+    lane.started.append(second)
+    second.start()
+    lane.start_esm(lane.start_consumer(), batch_size=500)
+
+    def invoke_1000(fn: LambdaFunction) -> list[dict]:
+        return [produce(fn, {"temperature": 20})["records"][0] for _ in range(1000)]
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = [r for rs in pool.map(invoke_1000, [first, second]) for r in rs]
+    assert len(answers) == 2000
+    assert lane.wait_for(2000, timeout=300) == 2000
+    assert lane.wait_all_committed(Counter((r["partition"], r["offset"]) for r in answers))
+    items = lane.items("deviceId", "_readingId", "timestamp")
+    assert len(items) == 2000 and {i["deviceId"] for i in items} == {"000001"}
+    assert {i["_readingId"] for i in items} == {r["readingId"] for r in answers}
+    shared = sum(n - 1 for n in Counter(int(i["timestamp"]) for i in items).values() if n > 1)
+    print(f"{shared} reading(s) share a millisecond with another and are stored all the same")
+    assert lane.dead_letter_depth() == 0
+
+
+def test_a_mapping_restarted_from_older_offsets_duplicates_nothing(lane):
+    producer = lane.start_producer()
+    consumer = lane.start_consumer()
+    esm = lane.start_esm(consumer)
+    answers = [produce(producer, readings(k * 100, 100, 0)) for k in range(3)]
+    assert lane.wait_for(300) == 300
+    assert lane.wait_all_committed(coordinates(*answers))
+    before = {i["_readingId"]: i for i in lane.items("_readingId", "temperature", "_kafkaOffset")}
+    esm.stop()
+    processed = len(log_lines(esm, "batch processed, offsets committed"))
+    back = rewind_group(lane.stack.env["KAFKA_BOOTSTRAP_SERVERS"], lane.group, lane.topic, by=40)
+    assert back
+    lane.start_esm(consumer)
+    later = produce(producer, readings(300, 10, 0))
+    assert lane.wait_all_committed(coordinates(*answers, later))
+    assert wait_until(lambda: lane.count() == 310, 60)
+    # The rewound records went through the function again, and overwrote their own items.
+    assert len(log_lines(esm, "batch processed, offsets committed")) > processed
+    after = {i["_readingId"]: i for i in lane.items("_readingId", "temperature", "_kafkaOffset")}
+    assert len(after) == 310 and all(after[k] == v for k, v in before.items())
+    assert lane.stored_coordinates() == coordinates(*answers, later)
+    assert lane.dead_letter_depth() == 0
+
+
+def test_a_foreign_record_on_the_key_of_a_stored_reading_overwrites_nothing(lane):
+    producer = lane.start_producer()
+    lane.start_esm(lane.start_consumer())
+    ts = BASE_TS + 7_000
+    ours = produce(producer, [{"deviceId": "dev-x", "timestamp": ts, "temperature": 21.5}])
+    assert lane.wait_for(1) == 1
+    # Another producer's record for the same device and millisecond, with another value.
+    definition = lane.stack.client("glue", "producer_admin").get_schema_version(
+        SchemaVersionId=ours["schemaVersionId"])["SchemaDefinition"]
+    frame = glue_frame(AvroSchema(definition).write({"deviceId": "dev-x", "timestamp": ts, "temperature": -4.0}),
+                       uuid.UUID(ours["schemaVersionId"]))
+    theirs = send_raw(lane, [("foreign", frame)])["foreign"]
+    assert lane.wait_for(2) == 2
+    assert lane.wait_all_committed(coordinates(ours) + Counter([theirs[:2]]))
+    both = query_device(lane, "dev-x", ts, ts + 1)
+    assert sorted(float(i["temperature"]["N"]) for i in both) == [-4.0, 21.5]
+    assert {(int(i["_kafkaPartition"]["N"]), int(i["_kafkaOffset"]["N"])) for i in both} == {
+        (ours["records"][0]["partition"], ours["records"][0]["offset"]), theirs[:2]}
+    assert lane.dead_letter_depth() == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfhelpers import ROOTS, block, blocks, consumer, load_dir, statements
+from tfhelpers import ROOTS, block, blocks, consumer, load_dir, setting, statements
 
 
 def _esm():
@@ -14,7 +14,7 @@ def _esm():
 
 def test_esm_reads_the_topic_of_the_self_managed_cluster():
     esm = _esm()
-    assert esm["topics"] == ["${var.topic}"]
+    assert esm["topics"] == ["${var.producer.topic}"]
     assert "event_source_arn" not in esm, "self-managed Kafka has no event source ARN"
     endpoints = block(esm, "self_managed_event_source")["endpoints"]
     assert endpoints == {"KAFKA_BOOTSTRAP_SERVERS": "${local.bootstrap_servers}"}
@@ -26,20 +26,20 @@ def test_esm_reads_the_topic_of_the_self_managed_cluster():
 
 def test_esm_batching_and_starting_position():
     esm = _esm()
-    variables = consumer().variables
-    assert esm["batch_size"] == "${var.batch_size}"
-    assert esm["maximum_batching_window_in_seconds"] == "${var.maximum_batching_window_in_seconds}"
-    assert esm["starting_position"] == "${var.starting_position}"
-    assert variables["batch_size"]["default"] == 500
-    assert variables["maximum_batching_window_in_seconds"]["default"] == 1
-    assert variables["starting_position"]["default"] == "TRIM_HORIZON"
-    assert "10000" in variables["batch_size"]["validation"][0]["condition"]
-    assert '"LATEST"' in variables["starting_position"]["validation"][0]["condition"]
+    config = consumer()
+    assert esm["batch_size"] == "${var.settings.batch_size}"
+    assert esm["maximum_batching_window_in_seconds"] == "${var.settings.maximum_batching_window_in_seconds}"
+    assert esm["starting_position"] == "${var.settings.starting_position}"
+    assert setting(config, "settings.batch_size")[0] == "500"
+    assert setting(config, "settings.maximum_batching_window_in_seconds")[0] == "1"
+    assert setting(config, "settings.starting_position")[0] == '"TRIM_HORIZON"'
+    assert "10000" in setting(config, "settings.batch_size")[1][0]
+    assert '"LATEST"' in setting(config, "settings.starting_position")[1][0]
 
 
 def test_esm_runs_in_every_private_subnet_with_its_security_group_and_scram_secret():
     esm = _esm()
-    dynamic = esm["dynamic"][0]["source_access_configuration"]
+    (dynamic,) = [d["source_access_configuration"] for d in esm["dynamic"] if "source_access_configuration" in d]
     assert dynamic["for_each"] == "${aws_subnet.private[*].id}"
     assert dynamic["content"] == [{"type": "VPC_SUBNET", "uri": "subnet:${source_access_configuration.value}"}]
     static = {c["type"]: c["uri"] for c in blocks(esm, "source_access_configuration")}
@@ -97,7 +97,7 @@ def test_one_interface_endpoint_and_one_dns_alias_per_broker():
     alias = block(record, "alias")
     assert alias["name"] == "${aws_vpc_endpoint.broker[each.key].dns_entry[0].dns_name}"
     assert alias["zone_id"] == "${aws_vpc_endpoint.broker[each.key].dns_entry[0].hosted_zone_id}"
-    assert config.locals["brokers_by_id"] == "${{for b in var.brokers : tostring(b.broker_id) => b}}"
+    assert config.locals["brokers_by_id"] == "${{for b in var.producer.brokers : tostring(b.broker_id) => b}}"
 
 
 def test_aws_apis_are_reached_through_endpoints_so_no_nat_is_needed():
@@ -120,10 +120,10 @@ def test_producer_region_must_be_this_region():
 def test_consumer_subnets_use_the_producer_zone_ids():
     config = consumer()
     subnet = config.resource("aws_subnet", "private")
-    assert subnet["availability_zone_id"] == "${var.availability_zone_ids[count.index]}"
+    assert subnet["availability_zone_id"] == "${var.producer.availability_zone_ids[count.index]}"
     assert "availability_zone" not in subnet
     both = load_dir(ROOTS["both"]).modules["consumer"]
-    assert both["availability_zone_ids"] == "${module.producer.availability_zone_ids}"
+    assert both["producer"]["availability_zone_ids"] == "${module.producer.availability_zone_ids}"
 
 
 # --- Lambda and its role --------------------------------------------------------------------------
@@ -146,15 +146,14 @@ def test_consumer_role_can_assume_only_the_producer_role():
     assume = [s for s in statements(document) if "sts:AssumeRole" in s["actions"]]
     (statement,) = assume
     assert statement["actions"] == ["sts:AssumeRole"]
-    assert statement["resources"] == ["${var.producer_role_arn}"]
+    assert statement["resources"] == ["${var.producer.schema_reader_role_arn}"]
 
 
 def test_consumer_role_writes_only_its_table_and_queue():
     document = consumer().data_source("aws_iam_policy_document", "consumer_lambda")
     by_action = {a: s["resources"] for s in statements(document) for a in s["actions"]}
-    assert sorted(a for a in by_action if a.startswith("dynamodb:")) == ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
+    assert sorted(a for a in by_action if a.startswith("dynamodb:")) == ["dynamodb:BatchWriteItem"]
     assert by_action["dynamodb:BatchWriteItem"] == ["${aws_dynamodb_table.readings.arn}"]
-    assert by_action["dynamodb:PutItem"] == ["${aws_dynamodb_table.readings.arn}"]
     assert [a for a in by_action if a.startswith("sqs:")] == ["sqs:SendMessage"]
     assert by_action["sqs:SendMessage"] == ["${aws_sqs_queue.dead_letter.arn}"]
     assert by_action["secretsmanager:GetSecretValue"] == ["${aws_secretsmanager_secret.kafka_scram.arn}"]
@@ -162,15 +161,22 @@ def test_consumer_role_writes_only_its_table_and_queue():
     assert set(by_action) == {
         "sts:AssumeRole",
         "dynamodb:BatchWriteItem",
-        "dynamodb:PutItem",
         "sqs:SendMessage",
         "secretsmanager:GetSecretValue",
         "kms:Decrypt",
         "kms:GenerateDataKey",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:UnassignPrivateIpAddresses",
         "ec2:DescribeVpcs",
         "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
     }
 
 
@@ -196,7 +202,7 @@ def test_readings_table_keys_billing_pitr_and_cmk():
 def test_dead_letter_queue_is_encrypted_with_the_cmk():
     queue = consumer().resource("aws_sqs_queue", "dead_letter")
     assert queue["kms_master_key_id"] == "${aws_kms_key.this.arn}"
-    assert queue["message_retention_seconds"] == "${var.dlq_message_retention_seconds}"
+    assert queue["message_retention_seconds"] == "${var.settings.dlq_message_retention_seconds}"
 
 
 def test_dead_letter_queue_takes_the_messages_the_consumer_sends():
@@ -211,4 +217,4 @@ def test_scram_secret_is_encrypted_and_write_only():
     version = config.resource("aws_secretsmanager_secret_version", "kafka_scram")
     assert "secret_string" not in version
     assert "var.kafka_scram_password" in version["secret_string_wo"]
-    assert version["secret_string_wo_version"] == "${var.kafka_scram_password_version}"
+    assert version["secret_string_wo_version"] == "${var.settings.kafka_scram_password_version}"

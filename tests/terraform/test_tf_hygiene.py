@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -56,6 +60,47 @@ def test_every_checkov_skip_is_listed_in_the_readme():
         assert check in readme, f"{check} is skipped but not explained in terraform/README.md"
 
 
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+
+
+def _resource_of_skip(file, number) -> str:
+    """module-relative address "type.name" of the block a skip comment sits in."""
+    lines = file.read_text().splitlines()
+    header = next(lines[i] for i in range(number - 2, -1, -1) if lines[i] and not lines[i].startswith((" ", "}")))
+    kind, rtype, name = re.match(r'(resource|data) "([\w-]+)" "([\w-]+)"', header).groups()
+    return f"{rtype}.{name}"
+
+
+def test_every_checkov_skip_suppresses_a_failing_check(tmp_path):
+    """checkov over a copy without the skip comments fails exactly the skipped checks."""
+    if not CHECKOV.is_file():
+        pytest.skip("checkov is not installed in .venv-checkov (scripts/check-terraform.sh installs it)")
+    copy = tmp_path / "repo"
+    shutil.copytree(TF, copy / "terraform", symlinks=True, ignore=shutil.ignore_patterns(".terraform"))
+    shutil.copy(REPO / "provider.tf", copy / "provider.tf")
+    for file in (copy / "terraform").rglob("*.tf"):
+        if file.is_file() and not file.is_symlink():
+            file.write_text("".join(l for l in file.read_text().splitlines(True) if "#checkov:skip=" not in l))
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
+    result = subprocess.run(
+        [str(CHECKOV), "--framework", "terraform", "--skip-download", "--quiet", "-d", "terraform", "-o", "json"],
+        cwd=copy, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failing = set()
+    for report in reports:
+        for check in report["results"]["failed_checks"]:
+            module_file = pathlib.Path(check["file_path"].lstrip("/"))
+            address = check["resource"].split(".", 2)[-1] if check["resource"].startswith("module.") else check["resource"]
+            failing.add((str(module_file), check["check_id"], address))
+    skipped = set()
+    for file, number, _, check, _ in _skips():
+        skipped.add((str(file.relative_to(TF)), check, _resource_of_skip(file, number)))
+    assert skipped - failing == set(), "skips that suppress nothing (remove them and their README rows)"
+    assert failing - skipped == set(), "checks that fail without a skip"
+
+
 # --- Lambda environment contract (scripts/CONTRACT.md) ------------------------------------------------
 
 PRODUCER_ENV = {
@@ -96,15 +141,15 @@ def test_producer_environment_follows_the_contract():
     env = block(producer().resource("aws_lambda_function", "producer"), "environment")["variables"]
     assert set(env) <= PRODUCER_ENV
     assert set(env) == PRODUCER_ENV - {"BROKER_SECRET_ARN"}
-    assert env["ZLIB_COMPRESSION"] == "${tostring(var.zlib_compression)}"
+    assert env["ZLIB_COMPRESSION"] == "${tostring(var.settings.zlib_compression)}"
     assert "AWS_ENDPOINT_URL" not in env, "local runs only"
 
 
 def test_consumer_environment_follows_the_contract():
     env = block(consumer().resource("aws_lambda_function", "consumer"), "environment")["variables"]
     assert set(env) == CONSUMER_ENV
-    assert env["PRODUCER_ROLE_ARN"] == "${var.producer_role_arn}"
-    assert env["PRODUCER_ROLE_EXTERNAL_ID"] == "${var.producer_role_external_id}"
+    assert env["PRODUCER_ROLE_ARN"] == "${var.producer.schema_reader_role_arn}"
+    assert env["PRODUCER_ROLE_EXTERNAL_ID"] == "${var.producer.schema_reader_external_id}"
     assert env["DEAD_LETTER_QUEUE_URL"] == "${aws_sqs_queue.dead_letter.url}"
     assert env["READINGS_TABLE"] == "${aws_dynamodb_table.readings.name}"
 

@@ -16,6 +16,7 @@ from tfhelpers import (
     block,
     load_dir,
     parse_file,
+    validations_of,
 )
 
 TERRAFORM_CONSTRAINT = ">= 1.11, < 2.0"
@@ -88,9 +89,14 @@ def test_composed_root_gives_each_module_one_account():
         assert (TF / module["source"]).resolve() == MODULES[side].resolve()
     # The producer's role trusts the consumer module's Lambda role, not a guessed ARN.
     assert config.modules["producer"]["consumer_lambda_role_arn"] == "${module.consumer.lambda_role_arn}"
-    assert config.modules["producer"]["create_consumer_access_role"] is True
-    assert config.modules["consumer"]["producer_role_arn"] == "${module.producer.consumer_access_role_arn}"
-    assert config.modules["consumer"]["brokers"] == "${module.producer.brokers}"
+    assert config.modules["producer"]["create_schema_reader_role"] is True
+    assert config.modules["producer"]["settings"].startswith("${merge(var.common, var.producer, ")
+    assert config.modules["consumer"]["settings"] == "${merge(var.common, var.consumer)}"
+    wired = config.modules["consumer"]["producer"]
+    assert wired["schema_reader_role_arn"] == "${module.producer.schema_reader_role_arn}"
+    assert wired["brokers"] == "${module.producer.brokers}"
+    # The consumer module takes the producer's outputs under their own names.
+    assert all(value == f"${{module.producer.{name}}}" for name, value in wired.items()), wired
 
 
 @pytest.mark.parametrize("side", ["producer", "consumer"])
@@ -105,9 +111,13 @@ def test_account_roots_configure_one_provider_and_call_their_module(side):
 
 
 def test_split_producer_creates_the_cross_account_role_only_once_the_consumer_role_is_known():
-    module = load_dir(ROOTS["producer"]).modules["producer"]
-    assert module["create_consumer_access_role"] == "${var.consumer_lambda_role_arn != null}"
-    assert load_dir(ROOTS["producer"]).variables["consumer_lambda_role_arn"]["default"] is None
+    config = load_dir(ROOTS["producer"])
+    module = config.modules["producer"]
+    assert module["create_schema_reader_role"] == "${local.consumer_lambda_role_arn != null}"
+    assert module["consumer_lambda_role_arn"] == "${local.consumer_lambda_role_arn}"
+    # Absent (the first pass) means null.
+    assert config.locals["consumer_lambda_role_arn"] == "${try(var.producer.consumer_lambda_role_arn, null)}"
+    assert "\nconsumer_lambda_role_arn" not in (ROOTS["producer"] / "terraform.tfvars.example").read_text()
 
 
 def test_no_nat_internet_gateway_or_public_addresses():
@@ -144,8 +154,8 @@ def _names(side):
     for (rtype, rname), body in config.resources.items():
         if rtype in UNIQUE_NAMES:
             value = body[UNIQUE_NAMES[rtype]]
-            if value == "${local.consumer_access_role_name}":
-                value = config.locals["consumer_access_role_name"]
+            if value == "${local.schema_reader_role_name}":
+                value = config.locals["schema_reader_role_name"]
             names[(rtype, rname)] = value
     return config, names
 
@@ -153,7 +163,7 @@ def _names(side):
 @pytest.mark.parametrize("side", ["producer", "consumer"])
 def test_every_account_unique_name_carries_the_side(side):
     config, names = _names(side)
-    assert config.locals["name"] == f"${{var.name_prefix}}-{side}"
+    assert config.locals["name"] == f"${{var.settings.name_prefix}}-{side}"
     assert names, "no named resources found"
     for resource, value in names.items():
         assert "${local.name}" in value, f"{side} {resource} name {value!r} does not include local.name"
@@ -172,7 +182,7 @@ def test_producer_and_consumer_names_never_collide():
 
 
 def test_name_prefix_leaves_room_in_32_character_load_balancer_names():
-    pattern = load_dir(PRODUCER_MODULE).variables["name_prefix"]["validation"][0]["condition"]
+    (pattern,) = validations_of(load_dir(PRODUCER_MODULE))["settings.name_prefix"]
     longest = re.search(r"\{0,(\d+)\}", pattern)
     assert longest, pattern
     prefix_max = int(longest.group(1)) + 2

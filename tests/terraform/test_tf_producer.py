@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import re
 
-from tfhelpers import ROOTS, block, blocks, load_dir, producer, statements
+from tfhelpers import PRODUCER_MODULE, ROOTS, block, blocks, load_dir, producer, setting, statements
 
-CONSUMER_ROLE_ACTIONS = {
-    "glue:GetRegistry",
-    "glue:GetSchema",
-    "glue:GetSchemaByDefinition",
-    "glue:GetSchemaVersion",
-    "glue:ListSchemaVersions",
-    "secretsmanager:GetSecretValue",
-    "kms:Decrypt",
-}
+# The consumer's code reads writer schemas by SchemaVersionId through the role, nothing else
+# (test_tf_least_privilege.py derives this from the Rust code).
+CONSUMER_ROLE_ACTIONS = {"glue:GetSchemaVersion"}
 
 
 def _actions(document):
@@ -25,7 +19,7 @@ def _actions(document):
 
 
 def test_trust_policy_trusts_only_the_consumer_lambda_role_with_the_external_id():
-    document = producer().data_source("aws_iam_policy_document", "consumer_access_trust")
+    document = producer().data_source("aws_iam_policy_document", "schema_reader_trust")
     (statement,) = statements(document)
     assert statement["effect"] == "Allow"
     assert statement["actions"] == ["sts:AssumeRole"]
@@ -35,25 +29,25 @@ def test_trust_policy_trusts_only_the_consumer_lambda_role_with_the_external_id(
     assert condition == {
         "test": "StringEquals",
         "variable": "sts:ExternalId",
-        "values": ["${var.consumer_access_external_id}"],
+        "values": ["${var.settings.schema_reader_external_id}"],
     }
     assert "not_principals" not in statement and "not_actions" not in statement
 
 
 def test_cross_account_role_uses_the_trust_policy_and_the_read_only_policy():
     config = producer()
-    role = config.resource("aws_iam_role", "consumer_access")
-    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.consumer_access_trust[0].json}"
-    policy = config.resource("aws_iam_role_policy", "consumer_access")
-    assert policy["policy"] == "${data.aws_iam_policy_document.consumer_access.json}"
-    assert policy["role"] == "${aws_iam_role.consumer_access[0].id}"
+    role = config.resource("aws_iam_role", "schema_reader")
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.schema_reader_trust[0].json}"
+    policy = config.resource("aws_iam_role_policy", "schema_reader")
+    assert policy["policy"] == "${data.aws_iam_policy_document.schema_reader.json}"
+    assert policy["role"] == "${aws_iam_role.schema_reader[0].id}"
     # No managed policy is attached to the cross-account role.
     for attachment in config.of_type("aws_iam_role_policy_attachment").values():
-        assert "consumer_access" not in attachment["role"]
+        assert "schema_reader" not in attachment["role"]
 
 
-def test_cross_account_role_allows_exactly_the_schema_and_broker_map_reads():
-    document = producer().data_source("aws_iam_policy_document", "consumer_access")
+def test_cross_account_role_allows_exactly_the_schema_version_reads():
+    document = producer().data_source("aws_iam_policy_document", "schema_reader")
     actions = _actions(document)
     assert sorted(actions) == sorted(CONSUMER_ROLE_ACTIONS), "duplicate or unexpected actions"
     for statement in statements(document):
@@ -63,24 +57,18 @@ def test_cross_account_role_allows_exactly_the_schema_and_broker_map_reads():
 
 def test_cross_account_role_resources_are_scoped():
     config = producer()
-    document = config.data_source("aws_iam_policy_document", "consumer_access")
+    document = config.data_source("aws_iam_policy_document", "schema_reader")
     by_action = {a: s["resources"] for s in statements(document) for a in s["actions"]}
-    registry = ["${local.registry_arn}", "${local.schema_arn_pattern}"]
-    for action in ("glue:GetRegistry", "glue:GetSchema", "glue:GetSchemaByDefinition", "glue:ListSchemaVersions"):
-        assert by_action[action] == registry, action
-    assert by_action["glue:GetSchemaVersion"] == ["*"], "Glue allows nothing narrower for lookups by id"
-    assert by_action["secretsmanager:GetSecretValue"] == ["${aws_secretsmanager_secret.broker_map.arn}"]
-    assert by_action["kms:Decrypt"] == ["${aws_kms_key.broker_map.arn}"]
-    assert config.locals["registry_arn"] == "${aws_glue_registry.this.arn}"
-    assert config.locals["schema_arn_pattern"].endswith(":schema/${var.registry_name}/*")
-    assert "${local.account_id}" in config.locals["schema_arn_pattern"]
+    assert by_action == {"glue:GetSchemaVersion": ["*"]}, "Glue allows nothing narrower for lookups by id"
+    text = (PRODUCER_MODULE / "iam.tf").read_text()
+    assert "broker_map" not in text.split('data "aws_iam_policy_document" "schema_reader"')[1].split("\n}\n")[0]
 
 
 def test_cross_account_role_is_created_only_with_a_consumer_role_to_trust():
     config = producer()
-    assert config.resource("aws_iam_role", "consumer_access")["count"] == "${var.create_consumer_access_role ? 1 : 0}"
+    assert config.resource("aws_iam_role", "schema_reader")["count"] == "${var.create_schema_reader_role ? 1 : 0}"
     validation = config.variables["consumer_lambda_role_arn"]["validation"][0]["condition"]
-    assert "!var.create_consumer_access_role" in validation
+    assert "!var.create_schema_reader_role" in validation
 
 
 # --- PrivateLink -----------------------------------------------------------------------------------
@@ -92,7 +80,7 @@ def test_endpoint_services_admit_only_the_consumer_account():
     assert list(services) == ["broker"]
     service = services["broker"]
     assert service["allowed_principals"] == ["${local.consumer_account_root_arn}"]
-    assert config.locals["consumer_account_root_arn"] == "arn:${local.partition}:iam::${var.consumer_account_id}:root"
+    assert config.locals["consumer_account_root_arn"] == "arn:${local.partition}:iam::${var.settings.consumer_account_id}:root"
     assert service["acceptance_required"] is False
     assert service["count"] == "${local.broker_count}"
     assert service["network_load_balancer_arns"] == ["${aws_lb.broker[count.index].arn}"]
@@ -171,7 +159,7 @@ def test_broker_map_has_the_contract_shape():
     assert broker_map["security_protocol"] == "SASL_SSL"
     # The consumer-facing listener the endpoints front is SCRAM's (port 9096), not IAM's.
     assert broker_map["sasl_mechanism"] == "SCRAM-SHA-512"
-    assert broker_map["topic"] == "${var.topic}"
+    assert broker_map["topic"] == "${var.settings.topic}"
     assert broker_map["brokers"] == "${local.brokers}"
     entry = config.locals["brokers"]
     for key in ("broker_id", "endpoint_url", "broker_port", "service_name"):
@@ -204,14 +192,14 @@ def test_msk_brokers_are_private_and_log_to_cloudwatch_with_retention():
     logs = block(block(block(cluster, "logging_info"), "broker_logs"), "cloudwatch_logs")
     assert logs == {"enabled": True, "log_group": "${aws_cloudwatch_log_group.msk.name}"}
     group = config.resource("aws_cloudwatch_log_group", "msk")
-    assert group["retention_in_days"] == "${var.log_retention_days}"
+    assert group["retention_in_days"] == "${var.settings.log_retention_days}"
     assert group["kms_key_id"] == "${aws_kms_key.data.arn}"
 
 
 def test_kafka_version_is_pinned():
-    default = producer().variables["kafka_version"]["default"]
-    assert re.fullmatch(r"\d+\.\d+\.(\d+|x)", default), default
-    assert producer().resource("aws_msk_cluster", "this")["kafka_version"] == "${var.kafka_version}"
+    default = setting(producer(), "settings.kafka_version")[0]
+    assert re.fullmatch(r'"\d+\.\d+\.(\d+|x)"', default), default
+    assert producer().resource("aws_msk_cluster", "this")["kafka_version"] == "${var.settings.kafka_version}"
 
 
 def test_scram_secret_is_associated_and_its_value_is_write_only():
@@ -268,7 +256,7 @@ def test_producer_lambda_kafka_permissions_are_scoped_to_the_cluster_and_topic()
         "kafka-cluster:DescribeTopic": ["${local.topic_arn}"],
         "kafka-cluster:WriteData": ["${local.topic_arn}"],
     }
-    assert config.locals["topic_arn"].endswith("/${var.topic}")
+    assert config.locals["topic_arn"].endswith("/${var.settings.topic}")
     assert ":topic/" in config.locals["topic_arn"]
 
 
@@ -292,8 +280,8 @@ def test_schedule_is_optional_and_sends_the_empty_reading():
         ("aws_cloudwatch_event_target", "producer"),
         ("aws_lambda_permission", "schedule"),
     ):
-        assert config.resource(rtype, name)["count"] == "${var.enable_schedule ? 1 : 0}"
-    assert config.variables["enable_schedule"]["default"] is False
+        assert config.resource(rtype, name)["count"] == "${var.settings.enable_schedule ? 1 : 0}"
+    assert setting(config, "settings.enable_schedule")[0] == "false"
     assert config.resource("aws_cloudwatch_event_target", "producer")["input"] == "${jsonencode({})}"
     permission = config.resource("aws_lambda_permission", "schedule")
     assert permission["source_arn"] == "${aws_cloudwatch_event_rule.producer[0].arn}"

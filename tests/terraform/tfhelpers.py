@@ -182,3 +182,85 @@ def run_terraform(args: list[str], cwd: pathlib.Path, **kwargs) -> subprocess.Co
         check=False,
         **kwargs,
     )
+
+
+def set_in_tfvars(text: str, name: str, value: str) -> str:
+    """tfvars text with `name = value`; name is a top-level variable ("consumer_account_id") or an
+    attribute of an object variable ("producer.vpc_cidr"), replaced where set, else added."""
+    if "." not in name:
+        pattern = re.compile(rf"^{name}\s*=.*$", re.M)
+        return pattern.sub(f"{name} = {value}", text) if pattern.search(text) else text + f"\n{name} = {value}\n"
+    obj, attr = name.split(".", 1)
+    opening = re.search(rf"^{obj}\s*=\s*\{{\n", text, re.M)
+    if not opening:
+        return text + f"\n{obj} = {{\n  {attr} = {value}\n}}\n"
+    end = text.index("\n}", opening.end())
+    body = text[opening.end():end]
+    pattern = re.compile(rf"^(\s+){attr}\s*=.*$", re.M)
+    if pattern.search(body):
+        body = pattern.sub(lambda m: f"{m.group(1)}{attr} = {value}", body, count=1)
+    else:
+        body = f"  {attr} = {value}\n" + body
+    return text[: opening.end()] + body + text[end:]
+
+
+def object_attributes(variable: dict) -> list[str]:
+    """Attribute names of an object-typed variable, in declaration order."""
+    typ = variable["type"]
+    inner = re.search(r"object\(\{(.*)\}\)", typ, re.S)
+    assert inner, f"not an object type: {typ!r}"
+    names, depth = [], 0
+    for token in re.finditer(r"[({\[]|[)}\]]|\b(\w+)\s*=", inner.group(1)):
+        text = token.group(0)
+        if text in "({[":
+            depth += 1
+        elif text in ")}]":
+            depth -= 1
+        elif depth == 0:
+            names.append(token.group(1))
+    return names
+
+
+def validations_of(config: "Config") -> dict[str, list[str]]:
+    """Validation conditions per input: "name" for a plain variable, "name.attr" for each attribute
+    of an object variable that a condition mentions."""
+    found: dict[str, list[str]] = {}
+    for name, body in config.variables.items():
+        for validation in body.get("validation", []):
+            condition = validation["condition"]
+            attrs = set(re.findall(rf"var\.{name}\.(\w+)", condition))
+            for key in ({f"{name}.{a}" for a in attrs} or {name}):
+                found.setdefault(key, []).append(condition)
+    return found
+
+
+def attribute_default(variable: dict, attr: str) -> str | None:
+    """The default of an optional attribute of an object variable, as HCL text ("500",
+    '"TRIM_HORIZON"'); None for a required attribute or one without a default."""
+    match = re.search(rf"\b{attr} = optional\((.*?)\)(?:, \w+ = |\}}\)\}}$)", variable["type"])
+    assert match or re.search(rf"\b{attr} = ", variable["type"]), f"no attribute {attr}"
+    if not match:
+        return None
+    depth, parts, current = 0, [], ""
+    for char in match.group(1):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return parts[1] if len(parts) > 1 else None
+
+
+def setting(config: "Config", name: str) -> tuple[str | None, list[str]]:
+    """(default, validation conditions) of a module input: "settings.batch_size", "producer.topic"
+    or a plain variable name."""
+    if "." in name:
+        variable, attr = name.split(".", 1)
+        return attribute_default(config.variables[variable], attr), validations_of(config).get(name, [])
+    body = config.variables[name]
+    return body.get("default"), [v["condition"] for v in body.get("validation", [])]

@@ -6,38 +6,23 @@ locals {
   repo_root  = "${path.root}/../../.."
   lambda_zip = startswith(var.lambda_zip, "/") ? var.lambda_zip : "${local.repo_root}/${var.lambda_zip}"
 
-  brokers = var.brokers != null ? var.brokers : nonsensitive(jsondecode(data.aws_secretsmanager_secret_version.broker_map[0].secret_string).brokers)
+  given_brokers = try(var.producer.brokers, null)
+  brokers       = local.given_brokers != null ? local.given_brokers : nonsensitive(jsondecode(data.aws_secretsmanager_secret_version.broker_map[0].secret_string).brokers)
 }
 
 # Cross-account read of the producer's broker map (admitted by its resource and key policies).
 # Host names and endpoint service names only, hence nonsensitive() above.
 data "aws_secretsmanager_secret_version" "broker_map" {
-  count = var.brokers == null ? 1 : 0
+  count = local.given_brokers == null ? 1 : 0
 
-  secret_id = var.broker_secret_arn
+  secret_id = var.producer.broker_secret_arn
 }
 
 module "consumer" {
   source = "../../modules/consumer-account"
 
-  name_prefix           = var.name_prefix
-  vpc_cidr              = var.vpc_cidr
-  availability_zone_ids = var.availability_zone_ids
-
-  producer_role_arn         = var.producer_role_arn
-  producer_role_external_id = var.producer_role_external_id
-  producer_region           = var.producer_region
-  brokers                   = local.brokers
-  topic                     = var.topic
-
-  kafka_scram_username         = var.kafka_scram_username
-  kafka_scram_password         = var.kafka_scram_password
-  kafka_scram_password_version = var.kafka_scram_password_version
-
-  lambda_zip_path                    = local.lambda_zip
-  batch_size                         = var.batch_size
-  maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
-  starting_position                  = var.starting_position
-  log_retention_days                 = var.log_retention_days
-  deletion_protection                = var.deletion_protection
+  settings             = var.consumer
+  producer             = merge(var.producer, { brokers = local.brokers })
+  lambda_zip_path      = local.lambda_zip
+  kafka_scram_password = var.kafka_scram_password
 }

@@ -1,6 +1,12 @@
 output "account_id" {
   description = "Consumer account ID."
   value       = module.consumer.account_id
+
+  # Terraform drops attributes the module's settings do not declare; refuse them instead.
+  precondition {
+    condition     = length(setsubtract(keys(var.consumer), keys(module.consumer.settings))) == 0
+    error_message = "consumer sets an attribute the consumer module does not have (see settings in modules/consumer-account/variables.tf)."
+  }
 }
 
 output "lambda_role_arn" {

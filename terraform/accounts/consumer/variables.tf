@@ -48,139 +48,22 @@ variable "default_tags" {
   }
 }
 
-# --- From the producer's outputs --------------------------------------------------------------------
-
-variable "producer_role_arn" {
-  type        = string
-  description = "Producer output consumer_access_role_arn (PRODUCER_ROLE_ARN)."
-
-  validation {
-    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$", var.producer_role_arn))
-    error_message = "producer_role_arn must be an IAM role ARN."
-  }
-}
-
-variable "producer_role_external_id" {
-  type        = string
-  description = "Producer output consumer_access_external_id (PRODUCER_ROLE_EXTERNAL_ID)."
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9+=,.@:/_-]+$", var.producer_role_external_id)) && length(var.producer_role_external_id) >= 16 && length(var.producer_role_external_id) <= 1224
-    error_message = "producer_role_external_id must be 16-1224 characters of letters, digits and +=,.@:/_-."
-  }
-}
-
-variable "producer_region" {
-  type        = string
-  description = "Producer output region (PRODUCER_REGION); null means aws_region."
-  default     = null
-
-  validation {
-    condition     = var.producer_region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.producer_region))
-    error_message = "producer_region must be a region name such as eu-west-1."
-  }
-}
-
-variable "availability_zone_ids" {
-  type        = list(string)
-  description = "Producer output availability_zone_ids: the zones of the broker endpoint services."
-
-  validation {
-    condition     = contains([2, 3], length(var.availability_zone_ids)) && alltrue([for id in var.availability_zone_ids : can(regex("^[a-z]{2,6}[0-9]-az[0-9]+$", id))])
-    error_message = "availability_zone_ids must list 2 or 3 zone IDs such as euw1-az1."
-  }
-}
-
-variable "broker_secret_arn" {
-  type        = string
-  description = "Producer output broker_secret_arn. When brokers is null, the broker map is read from this secret (its resource and key policies admit this account)."
-  default     = null
-
-  validation {
-    condition     = var.broker_secret_arn == null ? var.brokers != null : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.broker_secret_arn))
-    error_message = "broker_secret_arn must be a Secrets Manager secret ARN, and is required when brokers is null."
-  }
-}
-
-variable "brokers" {
-  type = list(object({
-    broker_id    = number
-    endpoint_url = string
-    broker_port  = number
-    service_name = string
-  }))
-  description = "Producer output brokers (broker_id, endpoint_url, broker_port, service_name); null reads them from broker_secret_arn."
-  default     = null
-}
-
-variable "topic" {
-  type        = string
-  description = "Producer output topic."
-  default     = "sensor-readings"
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9._-]{1,249}$", var.topic))
-    error_message = "topic must be 1-249 characters of letters, digits, '.', '_' and '-'."
-  }
-}
-
-variable "kafka_scram_username" {
-  type        = string
-  description = "Producer output kafka_scram_username."
-  default     = "consumer-esm"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9._-]{1,64}$", var.kafka_scram_username))
-    error_message = "kafka_scram_username must be 1-64 characters of letters, digits, '.', '_' and '-'."
-  }
-}
-
-variable "kafka_scram_password" {
-  type        = string
-  description = "SASL/SCRAM password: the value given to the producer (TF_VAR_kafka_scram_password). Never stored in state."
-  sensitive   = true
-  ephemeral   = true
-  nullable    = false
-
-  validation {
-    condition     = length(var.kafka_scram_password) >= 16 && length(var.kafka_scram_password) <= 128
-    error_message = "kafka_scram_password must be 16-128 characters long."
-  }
-}
-
-variable "kafka_scram_password_version" {
-  type        = number
-  description = "Increase to rewrite the event source mapping's secret with the current kafka_scram_password."
-  default     = 1
-
-  validation {
-    condition     = var.kafka_scram_password_version >= 1 && floor(var.kafka_scram_password_version) == var.kafka_scram_password_version
-    error_message = "kafka_scram_password_version must be a whole number of at least 1."
-  }
-}
-
 # --- Deployment -------------------------------------------------------------------------------------
 
-variable "name_prefix" {
-  type        = string
-  description = "Prefix of every resource name (the module appends \"-consumer\")."
-  default     = "sensors"
+variable "producer" {
+  type        = any
+  description = "The producer root's outputs (`terraform -chdir=terraform/accounts/producer output -json`, values only, or the attributes below): schema_reader_role_arn, schema_reader_external_id, region, availability_zone_ids, topic, kafka_scram_username, and brokers or broker_secret_arn (the broker map is then read from that secret at plan time, admitted by its resource and key policies). Declared and validated as producer in ../../modules/consumer-account/variables.tf; other attributes are ignored."
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,14}[a-z0-9]$", var.name_prefix))
-    error_message = "name_prefix must be 2-16 characters of lower-case letters, digits and hyphens, start with a letter and not end with a hyphen."
+    condition     = try(var.producer.brokers, null) != null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.producer.broker_secret_arn))
+    error_message = "producer needs brokers, or broker_secret_arn as a Secrets Manager secret ARN."
   }
 }
 
-variable "vpc_cidr" {
-  type        = string
-  description = "IPv4 CIDR of the consumer VPC."
-  default     = "10.20.0.0/16"
-
-  validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0))
-    error_message = "vpc_cidr must be a valid IPv4 CIDR block."
-  }
+variable "consumer" {
+  type        = any
+  description = "Settings of the consumer account: the attributes of settings in ../../modules/consumer-account/variables.tf (all optional)."
+  default     = {}
 }
 
 variable "lambda_zip" {
@@ -194,52 +77,10 @@ variable "lambda_zip" {
   }
 }
 
-variable "batch_size" {
-  type        = number
-  description = "Batch size of the event source mapping."
-  default     = 500
-
-  validation {
-    condition     = var.batch_size >= 1 && var.batch_size <= 10000
-    error_message = "batch_size must be between 1 and 10000."
-  }
-}
-
-variable "maximum_batching_window_in_seconds" {
-  type        = number
-  description = "Batching window of the event source mapping (0-300 s)."
-  default     = 1
-
-  validation {
-    condition     = var.maximum_batching_window_in_seconds >= 0 && var.maximum_batching_window_in_seconds <= 300
-    error_message = "maximum_batching_window_in_seconds must be between 0 and 300."
-  }
-}
-
-variable "starting_position" {
+variable "kafka_scram_password" {
   type        = string
-  description = "Starting position of the event source mapping."
-  default     = "TRIM_HORIZON"
-
-  validation {
-    condition     = contains(["TRIM_HORIZON", "LATEST"], var.starting_position)
-    error_message = "starting_position must be TRIM_HORIZON or LATEST."
-  }
-}
-
-variable "log_retention_days" {
-  type        = number
-  description = "Retention of every log group."
-  default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be a value CloudWatch Logs accepts."
-  }
-}
-
-variable "deletion_protection" {
-  type        = bool
-  description = "Deletion protection of the readings table. Set false and apply before destroying."
-  default     = true
+  description = "SASL/SCRAM password: the value given to the producer (TF_VAR_kafka_scram_password). Never stored in state; the module validates it."
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
 }

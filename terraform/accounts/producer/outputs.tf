@@ -4,40 +4,46 @@
 output "account_id" {
   description = "Producer account ID."
   value       = module.producer.account_id
+
+  # Terraform drops attributes the module's settings do not declare; refuse them instead.
+  precondition {
+    condition     = length(setsubtract(keys(var.producer), concat(keys(module.producer.settings), ["consumer_lambda_role_arn", "consumer_group_id"]))) == 0
+    error_message = "producer sets an attribute the producer module does not have (see settings in modules/producer-account/variables.tf)."
+  }
 }
 
 output "region" {
-  description = "Producer region (the consumer's producer_region)."
+  description = "Producer region (the consumer's producer.region)."
   value       = module.producer.region
 }
 
 output "availability_zone_ids" {
-  description = "Zone IDs of the broker NLBs (the consumer's availability_zone_ids)."
+  description = "Zone IDs of the broker NLBs (the consumer's producer.availability_zone_ids)."
   value       = module.producer.availability_zone_ids
 }
 
-output "consumer_access_role_arn" {
-  description = "Cross-account schema-access role (the consumer's producer_role_arn)."
-  value       = module.producer.consumer_access_role_arn
+output "schema_reader_role_arn" {
+  description = "Cross-account schema reader role (the consumer's producer.schema_reader_role_arn)."
+  value       = module.producer.schema_reader_role_arn
 }
 
-output "consumer_access_role_created" {
+output "schema_reader_role_created" {
   description = "False until the second producer apply has created the cross-account role."
-  value       = module.producer.consumer_access_role_created
+  value       = module.producer.schema_reader_role_created
 }
 
-output "consumer_access_external_id" {
-  description = "External ID of the cross-account role (the consumer's producer_role_external_id)."
-  value       = module.producer.consumer_access_external_id
+output "schema_reader_external_id" {
+  description = "External ID of the cross-account role (the consumer's producer.schema_reader_external_id)."
+  value       = module.producer.schema_reader_external_id
 }
 
 output "broker_secret_arn" {
-  description = "Broker-map secret (the consumer's broker_secret_arn)."
+  description = "Broker-map secret (the consumer's producer.broker_secret_arn)."
   value       = module.producer.broker_secret_arn
 }
 
 output "brokers" {
-  description = "Broker map entries: broker_id, endpoint_url, broker_port, service_name (the consumer's brokers)."
+  description = "Broker map entries: broker_id, endpoint_url, broker_port, service_name (the consumer's producer.brokers)."
   value       = module.producer.brokers
 }
 
@@ -47,13 +53,23 @@ output "endpoint_service_names" {
 }
 
 output "topic" {
-  description = "Kafka topic (the consumer's topic)."
+  description = "Kafka topic (the consumer's producer.topic)."
   value       = module.producer.topic
 }
 
 output "kafka_scram_username" {
-  description = "SASL/SCRAM user (the consumer's kafka_scram_username)."
+  description = "SASL/SCRAM user (the consumer's producer.kafka_scram_username)."
   value       = module.producer.kafka_scram_username
+}
+
+output "kafka_acls" {
+  description = "Kafka ACLs the consumer's SCRAM user needs while kafka_allow_everyone_if_no_acl_found is false (create them with kafka-acls.sh, terraform/README.md)."
+  value       = module.producer.kafka_acls
+}
+
+output "kafka_acl_commands" {
+  description = "kafka-acls.sh arguments that create kafka_acls (add the IAM admin client's --bootstrap-server and --command-config)."
+  value       = module.producer.kafka_acl_commands
 }
 
 output "kafka_scram_port" {

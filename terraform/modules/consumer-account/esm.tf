@@ -4,14 +4,40 @@
 #
 # No function_response_types: the function dead-letters poison records itself and fails the whole
 # invocation on outages so that the mapping retries the batch (its writes are idempotent).
+#
+# Two poller modes (terraform/README.md, "Event source mapping"):
+#  - on demand (provisioned_pollers = null): Lambda retries a failing batch until its records leave
+#    the topic's retention; the on-failure destination receives a batch only then.
+#  - provisioned (minimum/maximum pollers): the Kafka error-handling controls apply as well
+#    (maximum_retry_attempts, maximum_record_age_in_seconds, bisect_batch_on_function_error); a
+#    batch that exhausts them is sent to the on-failure destination and the partition moves on.
+#    Lambda accepts those three for Kafka sources in provisioned mode only, so they are not sent
+#    otherwise.
+
+locals {
+  provisioned = var.settings.provisioned_pollers != null
+}
 
 resource "aws_lambda_event_source_mapping" "kafka" {
   function_name                      = aws_lambda_function.consumer.arn
-  topics                             = [var.topic]
-  starting_position                  = var.starting_position
-  batch_size                         = var.batch_size
-  maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
+  topics                             = [var.producer.topic]
+  starting_position                  = var.settings.starting_position
+  batch_size                         = var.settings.batch_size
+  maximum_batching_window_in_seconds = var.settings.maximum_batching_window_in_seconds
   enabled                            = true
+
+  maximum_retry_attempts         = local.provisioned ? var.settings.maximum_retry_attempts : null
+  maximum_record_age_in_seconds  = local.provisioned ? var.settings.maximum_record_age_in_seconds : null
+  bisect_batch_on_function_error = local.provisioned ? var.settings.bisect_batch_on_function_error : null
+
+  dynamic "provisioned_poller_config" {
+    for_each = local.provisioned ? [var.settings.provisioned_pollers] : []
+
+    content {
+      minimum_pollers = provisioned_poller_config.value.minimum
+      maximum_pollers = provisioned_poller_config.value.maximum
+    }
+  }
 
   self_managed_event_source {
     endpoints = {
@@ -48,9 +74,11 @@ resource "aws_lambda_event_source_mapping" "kafka" {
     }
   }
 
+  # The brokers (var.producer.brokers) come from the producer's output, which is ready only once the
+  # producer's SCRAM secret is associated with the cluster and the broker NLBs' listeners and
+  # target attachments exist.
   depends_on = [
     aws_iam_role_policy.lambda,
-    aws_iam_role_policy_attachment.lambda_vpc,
     aws_secretsmanager_secret_version.kafka_scram,
     aws_route53_record.broker,
     aws_vpc_endpoint.broker,

@@ -1,5 +1,5 @@
 # Execution role of the consumer Lambda, also used by its event source mapping (pollers read the
-# SCRAM secret and manage their ENIs with it, and send on-failure records to the queue).
+# SCRAM secret and manage their ENIs with it, and send discarded batches to the queue).
 
 data "aws_iam_policy_document" "lambda_trust" {
   statement {
@@ -14,18 +14,25 @@ data "aws_iam_policy_document" "lambda_trust" {
   }
 }
 
+# What the consumer's code calls (sts:AssumeRole through aws-config's AssumeRoleProvider,
+# BatchWriteItem, SendMessageBatch, which SQS authorises as sqs:SendMessage) and what Lambda needs
+# for this function and its mapping: the pollers read the SCRAM secret, describe the VPC, manage
+# their ENIs and send discarded batches to the on-failure destination; the function manages its
+# VPC ENIs, writes its logs, uploads traces and decrypts its environment.
 data "aws_iam_policy_document" "consumer_lambda" {
+  #checkov:skip=CKV_AWS_356:Only EC2 actions for the ENIs of the function and the pollers (the interfaces do not exist before Lambda creates them; the Describe actions have no resource-level permissions) and the X-Ray upload actions (no resource-level permissions) are granted on "*".
+  #checkov:skip=CKV_AWS_111:The write actions on "*" are the ENI actions Lambda performs for the function and its pollers in this VPC, and the X-Ray upload actions, which have no resource-level permissions.
   statement {
     sid       = "AssumeTheProducerSchemaRole"
     effect    = "Allow"
     actions   = ["sts:AssumeRole"]
-    resources = [var.producer_role_arn]
+    resources = [var.producer.schema_reader_role_arn]
   }
 
   statement {
     sid       = "WriteReadings"
     effect    = "Allow"
-    actions   = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
+    actions   = ["dynamodb:BatchWriteItem"]
     resources = [aws_dynamodb_table.readings.arn]
   }
 
@@ -50,12 +57,28 @@ data "aws_iam_policy_document" "consumer_lambda" {
     resources = [aws_kms_key.this.arn]
   }
 
-  # Pollers of a self-managed Kafka mapping in a VPC describe the VPC and security groups on top of
-  # AWSLambdaVPCAccessExecutionRole; EC2 Describe actions have no resource-level permissions.
+  # What Lambda does with the execution role of a function in a VPC (as terraform-aws-lambda
+  # grants it), instead of AWSLambdaVPCAccessExecutionRole, whose logs:* on "*" would void the
+  # scoped log statement.
+  statement {
+    sid    = "ManageVpcNetworkInterfaces"
+    effect = "Allow"
+    actions = [
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:CreateNetworkInterface",
+      "ec2:DeleteNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["*"]
+  }
+
+  # Pollers of a self-managed Kafka mapping in a VPC describe the VPC, its subnets and security
+  # groups before they create their ENIs.
   statement {
     sid       = "DescribeNetworkForThePollers"
     effect    = "Allow"
-    actions   = ["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"]
+    actions   = ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
     resources = ["*"]
   }
 
@@ -64,6 +87,14 @@ data "aws_iam_policy_document" "consumer_lambda" {
     effect    = "Allow"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.lambda.arn}:log-stream:*"]
+  }
+
+  # Active tracing: the segment upload (no resource-level permissions).
+  statement {
+    sid       = "UploadTraces"
+    effect    = "Allow"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
   }
 }
 
@@ -79,17 +110,4 @@ resource "aws_iam_role_policy" "lambda" {
   name   = "consume-sensor-readings"
   role   = aws_iam_role.lambda.id
   policy = data.aws_iam_policy_document.consumer_lambda.json
-}
-
-# ENI management for a function in a VPC (and CloudWatch Logs basics).
-resource "aws_iam_role_policy_attachment" "lambda_vpc" {
-  role       = aws_iam_role.lambda.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-}
-
-# Active tracing: segment upload (xray:PutTraceSegments/PutTelemetryRecords, which have no
-# resource-level permissions).
-resource "aws_iam_role_policy_attachment" "lambda_xray" {
-  role       = aws_iam_role.lambda.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
 }

@@ -43,8 +43,6 @@ resource "aws_vpc_endpoint" "broker" {
 }
 
 resource "aws_route53_zone" "kafka" {
-  #checkov:skip=CKV2_AWS_38:DNSSEC signing applies to public hosted zones; this zone is private to the consumer VPC.
-  #checkov:skip=CKV2_AWS_39:Query logging of Route 53 applies to public hosted zones; lookups in this private zone are covered by the VPC's flow logs.
   name    = "kafka.${local.producer_region}.amazonaws.com"
   comment = "Broker names of the producer's MSK cluster -> this VPC's broker endpoints (${local.name})"
 

@@ -2,9 +2,6 @@
 # queue, the event source mapping's SCRAM secret, log groups and the Lambda environment.
 
 data "aws_iam_policy_document" "kms" {
-  #checkov:skip=CKV_AWS_109:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
-  #checkov:skip=CKV_AWS_111:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
-  #checkov:skip=CKV_AWS_356:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
   statement {
     sid       = "EnableIamPolicies"
     effect    = "Allow"

@@ -12,20 +12,20 @@ data "aws_region" "current" {}
 
 locals {
   # Every name carries the side, so both modules can run in one account with one prefix.
-  name = "${var.name_prefix}-consumer"
+  name = "${var.settings.name_prefix}-consumer"
 
   account_id      = data.aws_caller_identity.current.account_id
   partition       = data.aws_partition.current.partition
   region          = data.aws_region.current.region
-  producer_region = coalesce(var.producer_region, local.region)
+  producer_region = coalesce(var.producer.region, local.region)
 
-  brokers_by_id     = { for b in var.brokers : tostring(b.broker_id) => b }
-  kafka_port_min    = min([for b in var.brokers : b.broker_port]...)
-  kafka_port_max    = max([for b in var.brokers : b.broker_port]...)
-  bootstrap_servers = join(",", [for b in var.brokers : "${b.endpoint_url}:${b.broker_port}"])
-  consumer_group_id = coalesce(var.consumer_group_id, local.name)
+  brokers_by_id     = { for b in var.producer.brokers : tostring(b.broker_id) => b }
+  kafka_port_min    = min([for b in var.producer.brokers : b.broker_port]...)
+  kafka_port_max    = max([for b in var.producer.brokers : b.broker_port]...)
+  bootstrap_servers = join(",", [for b in var.producer.brokers : "${b.endpoint_url}:${b.broker_port}"])
+  consumer_group_id = coalesce(var.settings.consumer_group_id, local.name)
 
-  tags = merge(var.tags, { Side = "consumer" })
+  tags = merge(var.settings.tags, { Side = "consumer" })
 }
 
 check "producer_in_this_region" {

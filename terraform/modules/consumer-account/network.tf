@@ -3,7 +3,7 @@
 # DynamoDB gateway endpoint, and the brokers through kafka.tf's endpoints.
 
 resource "aws_vpc" "this" {
-  cidr_block           = var.vpc_cidr
+  cidr_block           = var.settings.vpc_cidr
   enable_dns_support   = true
   enable_dns_hostnames = true
 
@@ -11,13 +11,13 @@ resource "aws_vpc" "this" {
 }
 
 resource "aws_subnet" "private" {
-  count = length(var.availability_zone_ids)
+  count = length(var.producer.availability_zone_ids)
 
   vpc_id               = aws_vpc.this.id
-  availability_zone_id = var.availability_zone_ids[count.index]
-  cidr_block           = cidrsubnet(var.vpc_cidr, 4, count.index)
+  availability_zone_id = var.producer.availability_zone_ids[count.index]
+  cidr_block           = cidrsubnet(var.settings.vpc_cidr, 4, count.index)
 
-  tags = merge(local.tags, { Name = "${local.name}-private-${var.availability_zone_ids[count.index]}" })
+  tags = merge(local.tags, { Name = "${local.name}-private-${var.producer.availability_zone_ids[count.index]}" })
 }
 
 resource "aws_route_table" "private" {
@@ -146,7 +146,7 @@ resource "aws_vpc_endpoint" "dynamodb" {
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/vpc/${local.name}/flow-logs"
-  retention_in_days = var.log_retention_days
+  retention_in_days = var.settings.log_retention_days
   kms_key_id        = aws_kms_key.this.arn
 
   # The logs service may use the key only once the key policy admits it.

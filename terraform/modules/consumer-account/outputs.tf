@@ -4,7 +4,7 @@ output "account_id" {
 }
 
 output "lambda_role_arn" {
-  description = "Execution role of the consumer Lambda: the producer's consumer_lambda_role_arn (the only principal its schema-access role trusts)."
+  description = "Execution role of the consumer Lambda: the producer's consumer_lambda_role_arn (the only principal its schema reader role trusts)."
   value       = aws_iam_role.lambda.arn
 }
 
@@ -76,4 +76,9 @@ output "broker_endpoint_ids" {
 output "kafka_private_zone_id" {
   description = "Private hosted zone that maps the broker names to the endpoints."
   value       = aws_route53_zone.kafka.zone_id
+}
+
+output "settings" {
+  description = "The module's settings with every default filled in. A root compares its keys with its own input to refuse misspelt attributes, which Terraform would otherwise drop."
+  value       = var.settings
 }

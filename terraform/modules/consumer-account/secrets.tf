@@ -7,7 +7,7 @@ resource "aws_secretsmanager_secret" "kafka_scram" {
   name                    = "${local.name}-kafka-scram"
   description             = "SASL/SCRAM credentials of the ${local.name} event source mapping"
   kms_key_id              = aws_kms_key.this.arn
-  recovery_window_in_days = var.secret_recovery_window_days
+  recovery_window_in_days = var.settings.secret_recovery_window_days
 
   tags = local.tags
 }
@@ -15,8 +15,8 @@ resource "aws_secretsmanager_secret" "kafka_scram" {
 resource "aws_secretsmanager_secret_version" "kafka_scram" {
   secret_id = aws_secretsmanager_secret.kafka_scram.id
   secret_string_wo = jsonencode({
-    username = var.kafka_scram_username
+    username = var.producer.kafka_scram_username
     password = var.kafka_scram_password
   })
-  secret_string_wo_version = var.kafka_scram_password_version
+  secret_string_wo_version = var.settings.kafka_scram_password_version
 }

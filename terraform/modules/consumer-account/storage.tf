@@ -5,7 +5,7 @@ resource "aws_dynamodb_table" "readings" {
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "deviceId"
   range_key                   = "_readingId"
-  deletion_protection_enabled = var.deletion_protection
+  deletion_protection_enabled = var.settings.deletion_protection
 
   attribute {
     name = "deviceId"
@@ -35,7 +35,7 @@ resource "aws_dynamodb_table" "readings" {
 # the event source mapping's on-failure records (batches it gave up on).
 resource "aws_sqs_queue" "dead_letter" {
   name                      = "${local.name}-dead-letter"
-  message_retention_seconds = var.dlq_message_retention_seconds
+  message_retention_seconds = var.settings.dlq_message_retention_seconds
   # The consumer keeps every dead letter within 256 KiB (a larger record's raw value is left out;
   # Kafka still holds it at the letter's coordinates).
   max_message_size                  = 262144

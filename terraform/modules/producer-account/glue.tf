@@ -2,8 +2,8 @@
 # the events), so Terraform owns only the registry.
 
 resource "aws_glue_registry" "this" {
-  registry_name = var.registry_name
-  description   = "Avro schemas of the ${var.topic} topic (${local.name})"
+  registry_name = var.settings.registry_name
+  description   = "Avro schemas of the ${var.settings.topic} topic (${local.name})"
 
   tags = local.tags
 }

@@ -1,4 +1,4 @@
-# IAM: the cross-account schema-access role assumed by the consumer Lambda, and the producer
+# IAM: the cross-account schema reader role assumed by the consumer Lambda, and the producer
 # Lambda's execution role.
 #
 # Glue authorises GetSchemaVersion called with a SchemaVersionId (how every Glue-framed record is
@@ -7,8 +7,8 @@
 
 # --- Cross-account role ------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "consumer_access_trust" {
-  count = var.create_consumer_access_role ? 1 : 0
+data "aws_iam_policy_document" "schema_reader_trust" {
+  count = var.create_schema_reader_role ? 1 : 0
 
   statement {
     sid     = "ConsumerLambdaOnly"
@@ -23,70 +23,41 @@ data "aws_iam_policy_document" "consumer_access_trust" {
     condition {
       test     = "StringEquals"
       variable = "sts:ExternalId"
-      values   = [var.consumer_access_external_id]
+      values   = [var.settings.schema_reader_external_id]
     }
   }
 }
 
-data "aws_iam_policy_document" "consumer_access" {
-  #checkov:skip=CKV_AWS_356:Only glue:GetSchemaVersion is granted on "*": Glue authorises a lookup by SchemaVersionId (how every framed record is decoded) against "*" only. Every other action is scoped to the registry, its schemas, the secret or the key.
-  statement {
-    sid    = "ReadSchemasOfTheRegistry"
-    effect = "Allow"
-    actions = [
-      "glue:GetRegistry",
-      "glue:GetSchema",
-      "glue:GetSchemaByDefinition",
-      "glue:ListSchemaVersions",
-    ]
-    resources = [local.registry_arn, local.schema_arn_pattern]
-  }
-
+# The consumer Lambda reads writer schemas by SchemaVersionId and nothing else; the broker map is
+# read by Terraform (the consumer root's data source, with the consumer account's own credentials),
+# not through this role.
+data "aws_iam_policy_document" "schema_reader" {
+  #checkov:skip=CKV_AWS_356:glue:GetSchemaVersion is the only action and Glue authorises a lookup by SchemaVersionId (how every framed record is decoded) against "*" only.
   statement {
     sid       = "ReadSchemaVersionsById"
     effect    = "Allow"
     actions   = ["glue:GetSchemaVersion"]
     resources = ["*"]
   }
-
-  statement {
-    sid       = "ReadTheBrokerMap"
-    effect    = "Allow"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.broker_map.arn]
-  }
-
-  statement {
-    sid       = "DecryptTheBrokerMap"
-    effect    = "Allow"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.broker_map.arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["secretsmanager.${local.region}.amazonaws.com"]
-    }
-  }
 }
 
-resource "aws_iam_role" "consumer_access" {
-  count = var.create_consumer_access_role ? 1 : 0
+resource "aws_iam_role" "schema_reader" {
+  count = var.create_schema_reader_role ? 1 : 0
 
-  name                 = local.consumer_access_role_name
-  description          = "Assumed by the consumer account's Lambda to read schemas of ${var.registry_name} and the broker map"
-  assume_role_policy   = data.aws_iam_policy_document.consumer_access_trust[0].json
+  name                 = local.schema_reader_role_name
+  description          = "Assumed by the consumer account's Lambda to read writer schemas of ${var.settings.registry_name}"
+  assume_role_policy   = data.aws_iam_policy_document.schema_reader_trust[0].json
   max_session_duration = 3600
 
   tags = local.tags
 }
 
-resource "aws_iam_role_policy" "consumer_access" {
-  count = var.create_consumer_access_role ? 1 : 0
+resource "aws_iam_role_policy" "schema_reader" {
+  count = var.create_schema_reader_role ? 1 : 0
 
-  name   = "read-schemas-and-broker-map"
-  role   = aws_iam_role.consumer_access[0].id
-  policy = data.aws_iam_policy_document.consumer_access.json
+  name   = "read-schema-versions"
+  role   = aws_iam_role.schema_reader[0].id
+  policy = data.aws_iam_policy_document.schema_reader.json
 }
 
 # --- Producer Lambda ---------------------------------------------------------------------------
@@ -106,28 +77,30 @@ data "aws_iam_policy_document" "lambda_trust" {
 
 locals {
   # Topic and group ARNs of MSK IAM access control: arn:...:topic/<cluster-name>/<cluster-uuid>/<topic>.
-  topic_arn = "${replace(aws_msk_cluster.this.arn, ":cluster/", ":topic/")}/${var.topic}"
+  topic_arn = "${replace(aws_msk_cluster.this.arn, ":cluster/", ":topic/")}/${var.settings.topic}"
 }
 
+# What the producer's code calls (shared/src/registry/glue.rs through SchemaRegistry, the Kafka
+# sink through MSK IAM) and what Lambda needs for this function's configuration (VPC ENIs, logs,
+# active tracing, the encrypted environment). Terraform creates the registry, so the code's
+# CreateRegistry fallback (taken only when the registry is missing) is not granted; the producer
+# is not given BROKER_SECRET_ARN, so it reads no secret.
 data "aws_iam_policy_document" "producer_lambda" {
-  #checkov:skip=CKV_AWS_356:Only glue:GetSchemaVersion is granted on "*": Glue authorises a lookup by SchemaVersionId against "*" only. Every other action is scoped to the registry, its schemas, the cluster, the topic, the log group or the key.
+  #checkov:skip=CKV_AWS_356:Only glue:GetSchemaVersion (Glue authorises lookups by SchemaVersionId against "*" only), the ENI actions Lambda needs for a function in a VPC and the X-Ray upload actions (no resource-level permissions) are granted on "*".
+  #checkov:skip=CKV_AWS_111:The write actions on "*" are the ENI actions Lambda performs for a function in a VPC (the network interfaces do not exist before Lambda creates them) and the X-Ray upload actions, which have no resource-level permissions.
   statement {
-    sid    = "RegisterAndReadSchemas"
+    sid    = "RegisterSchemas"
     effect = "Allow"
     actions = [
-      "glue:GetRegistry",
       "glue:CreateSchema",
-      "glue:GetSchema",
       "glue:GetSchemaByDefinition",
-      "glue:ListSchemaVersions",
       "glue:RegisterSchemaVersion",
-      "glue:PutSchemaVersionMetadata",
     ]
     resources = [local.registry_arn, local.schema_arn_pattern]
   }
 
   statement {
-    sid       = "ReadSchemaVersionsById"
+    sid       = "ReadSchemaVersions"
     effect    = "Allow"
     actions   = ["glue:GetSchemaVersion"]
     resources = ["*"]
@@ -168,6 +141,30 @@ data "aws_iam_policy_document" "producer_lambda" {
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.data.arn]
   }
+
+  # What Lambda does with the execution role of a function in a VPC (as terraform-aws-lambda
+  # grants it), instead of AWSLambdaVPCAccessExecutionRole, whose logs:* on "*" would void the
+  # scoped log statement.
+  statement {
+    sid    = "ManageVpcNetworkInterfaces"
+    effect = "Allow"
+    actions = [
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:CreateNetworkInterface",
+      "ec2:DeleteNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["*"]
+  }
+
+  # Active tracing: the segment upload (no resource-level permissions).
+  statement {
+    sid       = "UploadTraces"
+    effect    = "Allow"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
 }
 
 resource "aws_iam_role" "lambda" {
@@ -182,17 +179,4 @@ resource "aws_iam_role_policy" "lambda" {
   name   = "produce-sensor-readings"
   role   = aws_iam_role.lambda.id
   policy = data.aws_iam_policy_document.producer_lambda.json
-}
-
-# ENI management for a function in a VPC (and CloudWatch Logs basics).
-resource "aws_iam_role_policy_attachment" "lambda_vpc" {
-  role       = aws_iam_role.lambda.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-}
-
-# Active tracing: segment upload (xray:PutTraceSegments/PutTelemetryRecords, which have no
-# resource-level permissions).
-resource "aws_iam_role_policy_attachment" "lambda_xray" {
-  role       = aws_iam_role.lambda.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
 }

@@ -3,9 +3,6 @@
 # thing the consumer account may decrypt.
 
 data "aws_iam_policy_document" "kms_data" {
-  #checkov:skip=CKV_AWS_109:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
-  #checkov:skip=CKV_AWS_111:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
-  #checkov:skip=CKV_AWS_356:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
   statement {
     sid       = "EnableIamPolicies"
     effect    = "Allow"
@@ -64,9 +61,6 @@ resource "aws_kms_alias" "data" {
 }
 
 data "aws_iam_policy_document" "kms_broker_map" {
-  #checkov:skip=CKV_AWS_109:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
-  #checkov:skip=CKV_AWS_111:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
-  #checkov:skip=CKV_AWS_356:Key policy: the account-root statement delegates key administration to IAM (AWS default key policy); resources in a key policy always mean this key.
   statement {
     sid       = "EnableIamPolicies"
     effect    = "Allow"

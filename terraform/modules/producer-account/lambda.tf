@@ -30,7 +30,7 @@ resource "aws_vpc_security_group_egress_rule" "lambda_to_endpoints" {
 
 resource "aws_cloudwatch_log_group" "lambda" {
   name              = "/aws/lambda/${local.name}"
-  retention_in_days = var.log_retention_days
+  retention_in_days = var.settings.log_retention_days
   kms_key_id        = aws_kms_key.data.arn
 
   # The logs service may use the key only once the key policy admits it.
@@ -43,7 +43,7 @@ resource "aws_lambda_function" "producer" {
   #checkov:skip=CKV_AWS_116:Callers invoke the producer synchronously and get the failure back (HTTP-style status, Lambda error for retryable outages); the optional schedule sends the constant event {}, so a failed asynchronous invocation carries no data worth a dead-letter queue.
   #checkov:skip=CKV_AWS_272:The artifact is built locally by cargo lambda (scripts/build-lambdas.sh) and deployed from this configuration; there is no AWS Signer signing profile in this pipeline.
   function_name = local.name
-  description   = "JSON sensor events -> inferred, registered Avro schema -> Glue-framed records on ${var.topic}"
+  description   = "JSON sensor events -> inferred, registered Avro schema -> Glue-framed records on ${var.settings.topic}"
   role          = aws_iam_role.lambda.arn
 
   filename         = var.lambda_zip_path
@@ -52,9 +52,9 @@ resource "aws_lambda_function" "producer" {
   handler          = "bootstrap"
   architectures    = ["x86_64"]
 
-  memory_size                    = var.lambda_memory_size
-  timeout                        = var.lambda_timeout
-  reserved_concurrent_executions = var.lambda_reserved_concurrency
+  memory_size                    = var.settings.lambda_memory_size
+  timeout                        = var.settings.lambda_timeout
+  reserved_concurrent_executions = var.settings.lambda_reserved_concurrency
   kms_key_arn                    = aws_kms_key.data.arn
 
   vpc_config {
@@ -66,29 +66,29 @@ resource "aws_lambda_function" "producer" {
     variables = {
       KAFKA_BOOTSTRAP_SERVERS = aws_msk_cluster.this.bootstrap_brokers_sasl_iam
       KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
-      KAFKA_TOPIC             = var.topic
+      KAFKA_TOPIC             = var.settings.topic
       REGISTRY_NAME           = aws_glue_registry.this.registry_name
-      SCHEMA_NAME             = var.schema_name
-      DEVICE_ID               = var.device_id
-      SCHEMA_COMPATIBILITY    = var.schema_compatibility
-      ZLIB_COMPRESSION        = tostring(var.zlib_compression)
+      SCHEMA_NAME             = var.settings.schema_name
+      DEVICE_ID               = var.settings.device_id
+      SCHEMA_COMPATIBILITY    = var.settings.schema_compatibility
+      ZLIB_COMPRESSION        = tostring(var.settings.zlib_compression)
     }
   }
 
+  # JSON records: Lambda reads each record's level and keeps only those at or above the
+  # configured levels (the function's own records, and the platform's).
   logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.lambda.name
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.lambda.name
+    application_log_level = var.settings.lambda_application_log_level
+    system_log_level      = var.settings.lambda_system_log_level
   }
 
   tracing_config {
     mode = "Active"
   }
 
-  depends_on = [
-    aws_iam_role_policy.lambda,
-    aws_iam_role_policy_attachment.lambda_vpc,
-    aws_iam_role_policy_attachment.lambda_xray,
-  ]
+  depends_on = [aws_iam_role_policy.lambda]
 
   tags = local.tags
 }

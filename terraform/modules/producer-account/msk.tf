@@ -7,6 +7,11 @@
 locals {
   replication_factor = min(3, local.broker_count)
   min_insync         = max(1, local.replication_factor - 1)
+
+  # Express brokers (express.*) manage their own storage: MSK refuses storage_info for them
+  # ("The storageInfo parameter is not supported for Express instance types"). Broker logs are
+  # accepted for both broker families.
+  express_brokers = startswith(var.settings.broker_instance_type, "express.")
 }
 
 resource "aws_security_group" "msk" {
@@ -37,7 +42,7 @@ resource "aws_vpc_security_group_ingress_rule" "msk_scram_from_nlb" {
 
 resource "aws_cloudwatch_log_group" "msk" {
   name              = "/msk/${local.name}/brokers"
-  retention_in_days = var.log_retention_days
+  retention_in_days = var.settings.log_retention_days
   kms_key_id        = aws_kms_key.data.arn
 
   # The logs service may use the key only once the key policy admits it.
@@ -46,34 +51,51 @@ resource "aws_cloudwatch_log_group" "msk" {
   tags = local.tags
 }
 
+# Named per Kafka version: a configuration in use cannot be deleted (ConflictException), so a
+# version change creates the new configuration, moves the cluster to it, then deletes the old one.
 resource "aws_msk_configuration" "this" {
-  name           = "${local.name}-kafka"
-  description    = "Broker configuration of ${local.name}"
-  kafka_versions = [var.kafka_version]
+  name           = "${local.name}-kafka-${replace(var.settings.kafka_version, ".", "-")}"
+  description    = "Broker configuration of ${local.name} (Kafka ${var.settings.kafka_version})"
+  kafka_versions = [var.settings.kafka_version]
 
-  server_properties = <<-EOT
-    auto.create.topics.enable=true
-    default.replication.factor=${local.replication_factor}
-    min.insync.replicas=${local.min_insync}
-    num.partitions=${local.broker_count}
-    allow.everyone.if.no.acl.found=${var.kafka_allow_everyone_if_no_acl_found}
-  EOT
+  # Express brokers fix the replication factor (3) and min.insync.replicas (2); only standard
+  # brokers are given them.
+  server_properties = join("\n", concat(
+    ["auto.create.topics.enable=true"],
+    local.express_brokers ? [] : [
+      "default.replication.factor=${local.replication_factor}",
+      "min.insync.replicas=${local.min_insync}",
+    ],
+    [
+      "num.partitions=${local.broker_count}",
+      "allow.everyone.if.no.acl.found=${var.settings.kafka_allow_everyone_if_no_acl_found}",
+      "",
+    ],
+  ))
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_msk_cluster" "this" {
   cluster_name           = "${local.name}-kafka"
-  kafka_version          = var.kafka_version
+  kafka_version          = var.settings.kafka_version
   number_of_broker_nodes = local.broker_count
   enhanced_monitoring    = "DEFAULT"
 
   broker_node_group_info {
-    instance_type   = var.broker_instance_type
+    instance_type   = var.settings.broker_instance_type
     client_subnets  = aws_subnet.private[*].id
     security_groups = [aws_security_group.msk.id]
 
-    storage_info {
-      ebs_storage_info {
-        volume_size = var.broker_volume_size
+    dynamic "storage_info" {
+      for_each = local.express_brokers ? [] : [var.settings.broker_volume_size]
+
+      content {
+        ebs_storage_info {
+          volume_size = storage_info.value
+        }
       }
     }
 
@@ -116,6 +138,17 @@ resource "aws_msk_cluster" "this" {
     }
   }
 
+  lifecycle {
+    precondition {
+      condition     = length(local.az_ids) >= 2
+      error_message = "MSK needs brokers in two or three availability zones, but this region offers ${length(local.az_ids)} without opt-in: pass availability_zone_ids."
+    }
+    precondition {
+      condition     = !local.express_brokers || length(local.az_ids) == 3
+      error_message = "Express brokers (${var.settings.broker_instance_type}) run in exactly three availability zones: pass three availability_zone_ids or use a kafka.* broker type."
+    }
+  }
+
   tags = merge(local.tags, { Name = "${local.name}-kafka" })
 }
 
@@ -130,13 +163,14 @@ locals {
 }
 
 # SASL/SCRAM credentials of the consumer's event source mapping. MSK requires the AmazonMSK_ name
-# prefix and a customer-managed key, and attaches its own resource policy on association.
+# prefix and a customer-managed key. MSK attaches a resource policy on association that Terraform
+# does not track, so the policy is written here: only kafka.amazonaws.com reads the secret.
 resource "aws_secretsmanager_secret" "scram" {
   #checkov:skip=CKV2_AWS_57:Rotation would desynchronise the two copies of the credential (this secret and the consumer account's event source mapping secret); rotate by changing kafka_scram_password and kafka_scram_password_version on both sides.
   name                    = "AmazonMSK_${local.name}-consumer-scram"
   description             = "SASL/SCRAM user of the consumer account's event source mapping"
   kms_key_id              = aws_kms_key.data.arn
-  recovery_window_in_days = var.secret_recovery_window_days
+  recovery_window_in_days = var.settings.secret_recovery_window_days
 
   tags = local.tags
 }
@@ -144,15 +178,49 @@ resource "aws_secretsmanager_secret" "scram" {
 resource "aws_secretsmanager_secret_version" "scram" {
   secret_id = aws_secretsmanager_secret.scram.id
   secret_string_wo = jsonencode({
-    username = var.kafka_scram_username
+    username = var.settings.kafka_scram_username
     password = var.kafka_scram_password
   })
-  secret_string_wo_version = var.kafka_scram_password_version
+  secret_string_wo_version = var.settings.kafka_scram_password_version
+}
+
+data "aws_iam_policy_document" "scram_secret" {
+  statement {
+    sid       = "MskReadsTheScramSecret"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.scram.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["kafka.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_secretsmanager_secret_policy" "scram" {
+  secret_arn          = aws_secretsmanager_secret.scram.arn
+  policy              = data.aws_iam_policy_document.scram_secret.json
+  block_public_policy = true
 }
 
 resource "aws_msk_scram_secret_association" "this" {
   cluster_arn     = aws_msk_cluster.this.arn
   secret_arn_list = [aws_secretsmanager_secret.scram.arn]
 
-  depends_on = [aws_secretsmanager_secret_version.scram]
+  depends_on = [aws_secretsmanager_secret_version.scram, aws_secretsmanager_secret_policy.scram]
+}
+
+locals {
+  # With allow.everyone.if.no.acl.found=false a SCRAM user may do only what an ACL allows. The
+  # consumer's event source mapping reads the topic and commits offsets in its group. The AWS
+  # provider has no resource for Kafka ACLs (they are Kafka admin calls); see the kafka_acls output.
+  consumer_group_id = coalesce(var.consumer_group_id, "${var.settings.name_prefix}-consumer")
+  kafka_acls = [
+    for acl in [
+      { operation = "Read", resource_type = "topic", resource_name = var.settings.topic },
+      { operation = "Describe", resource_type = "topic", resource_name = var.settings.topic },
+      { operation = "Read", resource_type = "group", resource_name = local.consumer_group_id },
+    ] : merge(acl, { principal = "User:${var.settings.kafka_scram_username}", pattern_type = "LITERAL" })
+  ]
 }

@@ -1,7 +1,7 @@
 # Private-only VPC: no internet or NAT gateway. AWS APIs are reached through interface endpoints.
 
 resource "aws_vpc" "this" {
-  cidr_block           = var.vpc_cidr
+  cidr_block           = var.settings.vpc_cidr
   enable_dns_support   = true
   enable_dns_hostnames = true
 
@@ -13,7 +13,7 @@ resource "aws_subnet" "private" {
 
   vpc_id               = aws_vpc.this.id
   availability_zone_id = local.az_ids[count.index]
-  cidr_block           = cidrsubnet(var.vpc_cidr, 4, count.index)
+  cidr_block           = cidrsubnet(var.settings.vpc_cidr, 4, count.index)
 
   tags = merge(local.tags, { Name = "${local.name}-private-${local.az_ids[count.index]}" })
 }
@@ -71,7 +71,7 @@ resource "aws_vpc_endpoint" "interface" {
 # VPC flow logs to an encrypted log group.
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/vpc/${local.name}/flow-logs"
-  retention_in_days = var.log_retention_days
+  retention_in_days = var.settings.log_retention_days
   kms_key_id        = aws_kms_key.data.arn
 
   # The logs service may use the key only once the key policy admits it.

@@ -49,8 +49,15 @@ output "kafka_scram_port" {
 }
 
 output "brokers" {
-  description = "Broker map entries: broker_id, endpoint_url (broker host name), broker_port, service_name (VPC endpoint service)."
+  description = "Broker map entries: broker_id, endpoint_url (broker host name), broker_port, service_name (VPC endpoint service). Known once the SCRAM secret is associated and the broker NLBs forward, so a consumer that uses it starts polling only then."
   value       = local.brokers
+
+  depends_on = [
+    aws_msk_scram_secret_association.this,
+    aws_secretsmanager_secret_policy.scram,
+    aws_lb_listener.broker,
+    aws_lb_target_group_attachment.broker,
+  ]
 }
 
 output "endpoint_service_names" {
@@ -68,19 +75,19 @@ output "broker_secret_kms_key_arn" {
   value       = aws_kms_key.broker_map.arn
 }
 
-output "consumer_access_role_arn" {
-  description = "ARN of the cross-account schema-access role (PRODUCER_ROLE_ARN). Known before the role exists, so the consumer can be applied first time round."
-  value       = var.create_consumer_access_role ? aws_iam_role.consumer_access[0].arn : local.consumer_access_role_arn
+output "schema_reader_role_arn" {
+  description = "ARN of the cross-account schema reader role (PRODUCER_ROLE_ARN). Known before the role exists, so the consumer can be applied first time round."
+  value       = var.create_schema_reader_role ? aws_iam_role.schema_reader[0].arn : local.schema_reader_role_arn
 }
 
-output "consumer_access_role_created" {
+output "schema_reader_role_created" {
   description = "Whether the cross-account role exists yet (false after the first pass of a split deployment)."
-  value       = var.create_consumer_access_role
+  value       = var.create_schema_reader_role
 }
 
-output "consumer_access_external_id" {
+output "schema_reader_external_id" {
   description = "External ID for the cross-account role (PRODUCER_ROLE_EXTERNAL_ID)."
-  value       = var.consumer_access_external_id
+  value       = var.settings.schema_reader_external_id
 }
 
 output "registry_name" {
@@ -95,17 +102,17 @@ output "registry_arn" {
 
 output "schema_name" {
   description = "Glue schema name (SCHEMA_NAME)."
-  value       = var.schema_name
+  value       = var.settings.schema_name
 }
 
 output "topic" {
   description = "Kafka topic."
-  value       = var.topic
+  value       = var.settings.topic
 }
 
 output "kafka_scram_username" {
   description = "SASL/SCRAM user name of the consumer's event source mapping."
-  value       = var.kafka_scram_username
+  value       = var.settings.kafka_scram_username
 }
 
 output "producer_function_name" {
@@ -121,4 +128,22 @@ output "producer_function_arn" {
 output "producer_lambda_role_arn" {
   description = "Execution role of the producer Lambda."
   value       = aws_iam_role.lambda.arn
+}
+
+output "kafka_acls" {
+  description = "The Kafka ACLs the consumer's SCRAM user needs when kafka_allow_everyone_if_no_acl_found is false: read and describe the topic, read its consumer group. Kafka admin calls, not AWS APIs: create them with kafka-acls.sh (terraform/README.md)."
+  value       = local.kafka_acls
+}
+
+output "kafka_acl_commands" {
+  description = "kafka-acls.sh arguments that create kafka_acls (add --bootstrap-server and --command-config of an IAM-authenticated admin client)."
+  value = [
+    for acl in local.kafka_acls :
+    "--add --allow-principal ${acl.principal} --operation ${acl.operation} --${acl.resource_type} ${acl.resource_name} --resource-pattern-type ${lower(acl.pattern_type)}"
+  ]
+}
+
+output "settings" {
+  description = "The module's settings with every default filled in. A root compares its keys with its own input to refuse misspelt attributes, which Terraform would otherwise drop."
+  value       = var.settings
 }

@@ -32,7 +32,7 @@ resource "aws_lb" "broker" {
   subnets                          = aws_subnet.private[*].id
   security_groups                  = [aws_security_group.nlb.id]
   enable_cross_zone_load_balancing = true
-  enable_deletion_protection       = var.deletion_protection
+  enable_deletion_protection       = var.settings.deletion_protection
 
   # Access through PrivateLink is governed by the endpoint service's allowed principals and the
   # consumer's endpoint security group.

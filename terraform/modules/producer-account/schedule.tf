@@ -1,18 +1,18 @@
 # Optional: drive the producer on a schedule with the demo's empty reading ({}).
 
 resource "aws_cloudwatch_event_rule" "producer" {
-  count = var.enable_schedule ? 1 : 0
+  count = var.settings.enable_schedule ? 1 : 0
 
   name                = "${local.name}-schedule"
-  description         = "Invokes ${local.name} on ${var.schedule_expression}"
-  schedule_expression = var.schedule_expression
+  description         = "Invokes ${local.name} on ${var.settings.schedule_expression}"
+  schedule_expression = var.settings.schedule_expression
   state               = "ENABLED"
 
   tags = local.tags
 }
 
 resource "aws_cloudwatch_event_target" "producer" {
-  count = var.enable_schedule ? 1 : 0
+  count = var.settings.enable_schedule ? 1 : 0
 
   rule  = aws_cloudwatch_event_rule.producer[0].name
   arn   = aws_lambda_function.producer.arn
@@ -20,7 +20,7 @@ resource "aws_cloudwatch_event_target" "producer" {
 }
 
 resource "aws_lambda_permission" "schedule" {
-  count = var.enable_schedule ? 1 : 0
+  count = var.settings.enable_schedule ? 1 : 0
 
   statement_id   = "AllowEventBridgeSchedule"
   action         = "lambda:InvokeFunction"

@@ -8,7 +8,7 @@ locals {
     # SCRAM-SHA-512 over TLS on the consumer-facing listener.
     security_protocol = "SASL_SSL"
     sasl_mechanism    = "SCRAM-SHA-512"
-    topic             = var.topic
+    topic             = var.settings.topic
     brokers           = local.brokers
   }
 }
@@ -18,7 +18,7 @@ resource "aws_secretsmanager_secret" "broker_map" {
   name                    = "${local.name}-broker-map"
   description             = "Broker map of ${local.name}-kafka for the consumer account (endpoint_url, broker_port, service_name per broker)"
   kms_key_id              = aws_kms_key.broker_map.arn
-  recovery_window_in_days = var.secret_recovery_window_days
+  recovery_window_in_days = var.settings.secret_recovery_window_days
 
   tags = local.tags
 }
