@@ -60,7 +60,7 @@ for t in "${TARGETS[@]}"; do
   log="$CARGO_TARGET_DIR/fuzz-$t.log"
   # -max_len bounds a body; -timeout flags a slow input as a crash too.
   cargo fuzz run "${SAN[@]}" --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
-    -runs="$RUNS" -max_len=4096 -timeout=10 -artifact_prefix="fuzz/artifacts/$t/" 2>&1 | tee "$log" | grep -E "^#[0-9]+ +(DONE|NEW)" | tail -n 3
-  grep -E "^#[0-9]+ +DONE" "$log" | tail -n 1 || { echo "$t did not finish; see $log" >&2; exit 1; }
+    -runs="$RUNS" -max_len=4096 -timeout=10 -artifact_prefix="fuzz/artifacts/$t/" 2>&1 | tee "$log" | grep -aE "^#[0-9]+[[:space:]]+(DONE|NEW)" | tail -n 3
+  grep -aE "^#[0-9]+[[:space:]]+DONE" "$log" | tail -n 1 || { echo "$t did not finish; see $log" >&2; exit 1; }
   echo "$t: corpus $(ls "fuzz/corpus/$t" | wc -l) files, $(du -sk "fuzz/corpus/$t" | cut -f1) KiB; artifacts $(ls "fuzz/artifacts/$t" | wc -l)"
 done

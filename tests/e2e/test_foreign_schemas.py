@@ -124,8 +124,9 @@ def test_foreign_schema_readings_are_stored_with_documented_types(clean, zlib):
     coords = produce_raw(env["KAFKA_BOOTSTRAP_SERVERS"], env["KAFKA_TOPIC"], messages)
     assert wait_committed(env, GROUP, coords, 180), "the ESM did not get through the records"
 
+    letters = receive_all(stack, env["DEAD_LETTER_QUEUE_URL"])
     items = {(i["_kafkaPartition"]["N"], i["_kafkaOffset"]["N"]): i for i in raw_items(stack)}
-    assert len(items) == len(expected)
+    assert len(items) == len(expected), [l["reason"] for l in letters]
     for index, writer, exp in expected:
         p, o = coords[index]
         item = items[(str(p), str(o))]
@@ -143,7 +144,6 @@ def test_foreign_schema_readings_are_stored_with_documented_types(clean, zlib):
         assert item["span"]["M"]["days"] == {"N": str(exp["span"]["days"])}
         assert "n" not in item, "a null field is left out"
         assert Decimal(item["tsNanos"]["N"]) == exp["tsNanos"]
-    letters = receive_all(stack, env["DEAD_LETTER_QUEUE_URL"])
     by_coords = {(l["partition"], l["offset"]): l for l in letters}
     assert len(letters) == len(poison), [l["reason"] for l in letters]
     for index, why in poison.items():
