@@ -188,6 +188,7 @@ impl CompiledSchema {
             named: &self.named,
             depth: 0,
             scratch: String::new(),
+            empty_items: 0,
         };
         decode_record(&self.record, &mut r, visitor)?;
         if r.pos != body.len() {
@@ -815,6 +816,8 @@ struct Reader<'a> {
     named: &'a HashMap<String, Type>,
     depth: usize,
     scratch: String,
+    /// Items of empty encoding seen so far in the body.
+    empty_items: i64,
 }
 
 impl<'a> Reader<'a> {
@@ -895,8 +898,8 @@ impl<'a> Reader<'a> {
 }
 
 /// Items with an empty encoding (`null`, a record of `null`s) could be claimed in any number;
-/// cap them.
-const MAX_EMPTY_ITEMS: i64 = 1 << 20;
+/// cap them, over the whole body (nested arrays of them would multiply otherwise).
+pub const MAX_EMPTY_ITEMS: i64 = 1 << 16;
 
 /// Whether a value of `t` can take no bytes at all (references followed a few levels; a type
 /// that refers to itself takes bytes to end the recursion).
@@ -912,14 +915,16 @@ fn encodes_empty(t: &Type, named: &HashMap<String, Type>, depth: usize) -> bool 
     }
 }
 
-/// A block of `block` items, `total` with the blocks before it: items that take bytes cannot
-/// outnumber the bytes left; empty ones are capped in all.
-fn check_count(block: i64, total: i64, item: &Type, r: &Reader<'_>) -> Result<(), DecodeError> {
-    if block > r.remaining() as i64 && !encodes_empty(item, r.named, 0) {
+/// A block of `block` items: items that take bytes cannot outnumber the bytes left; empty ones
+/// are capped in all the body.
+fn check_count(block: i64, item: &Type, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    if encodes_empty(item, r.named, 0) {
+        r.empty_items = r.empty_items.saturating_add(block);
+        if r.empty_items > MAX_EMPTY_ITEMS {
+            return Err(DecodeError::TooManyItems(r.empty_items));
+        }
+    } else if block > r.remaining() as i64 {
         return Err(DecodeError::TooManyItems(block));
-    }
-    if total > MAX_EMPTY_ITEMS && encodes_empty(item, r.named, 0) {
-        return Err(DecodeError::TooManyItems(total));
     }
     Ok(())
 }
@@ -983,14 +988,12 @@ fn decode_value<V: Visitor>(t: &Type, r: &mut Reader<'_>, v: &mut V) -> Result<(
         },
         Type::Array(item) => {
             v.begin_array();
-            let mut total = 0i64;
             loop {
                 let n = r.block_count()?;
                 if n == 0 {
                     break;
                 }
-                total = total.saturating_add(n);
-                check_count(n, total, item, r)?;
+                check_count(n, item, r)?;
                 for _ in 0..n {
                     decode_value(item, r, v)?;
                 }
