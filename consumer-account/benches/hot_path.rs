@@ -293,5 +293,59 @@ fn hot_path(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, hot_path);
+/// `decode_to_item` for the schema with every Avro construct
+/// (`shared/tests/fixtures/avro/wide.avsc`): the uncompressed records fastavro and Apache's avro
+/// package wrote (those a key can hold), repeated to 10,000 messages.
+fn wide(c: &mut Criterion) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/tests/fixtures/avro");
+    let definition = std::fs::read_to_string(format!("{dir}/wide.avsc")).expect("wide.avsc");
+    let rows = std::fs::read_to_string(format!("{dir}/wide.frames.jsonl")).expect("frames");
+    let schema = Arc::new(CompiledSchema::parse(&definition).expect("the schema parses"));
+    let mut id = Uuid::nil();
+    let mut writer = ItemWriter::new();
+    let at = Coordinates {
+        topic: TOPIC,
+        partition: 0,
+        offset: 1,
+    };
+    let mut one: Vec<Vec<u8>> = Vec::new();
+    for line in rows.lines() {
+        let row: Value = serde_json::from_str(line).expect("a JSON line");
+        if row["compression"] != "none" {
+            continue;
+        }
+        let frame = hex(row["frame"].as_str().expect("frame"));
+        id = wire::peek(&frame).expect("framed").0;
+        let schemas: BatchSchemas = HashMap::from([(id, Ok(schema.clone()))]);
+        if decode_item(&frame, MAX_INFLATED, &schemas, at, &mut writer).is_ok() {
+            one.push(frame);
+        }
+    }
+    assert!(one.len() >= 4, "{} storable wide records", one.len());
+    let frames: Vec<Vec<u8>> = one.iter().cycle().take(GENERATED).cloned().collect();
+    let schemas: BatchSchemas = HashMap::from([(id, Ok(schema))]);
+    eprintln!(
+        "wide: {} messages, {:.1} bytes per message on average",
+        frames.len(),
+        frames.iter().map(Vec::len).sum::<usize>() as f64 / frames.len() as f64
+    );
+    let mut g = c.benchmark_group("consumer_wide_schema");
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    g.sample_size(20);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("decode_to_item", |b| {
+        b.iter(|| {
+            for f in &frames {
+                black_box(
+                    decode_item(black_box(f), MAX_INFLATED, &schemas, at, &mut writer)
+                        .expect("decodes"),
+                );
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, hot_path, wide);
 criterion_main!(benches);

@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use sensor_shared::schema::{TimeUnit, TIMESTAMP};
 use sensor_shared::{
     infer, CompiledSchema, EncodeError, InferError, InferOptions, Record, RegistryError,
     SchemaRegistry, SchemaVersion,
@@ -136,11 +137,36 @@ fn encode_all_detailed(
     schema: &CompiledSchema,
     events: &[Value],
 ) -> Result<Vec<Vec<u8>>, (usize, EncodeError)> {
+    let unit = schema.timestamp_unit();
     events
         .iter()
         .enumerate()
-        .map(|(i, e)| schema.encode_to_vec(e).map_err(|err| (i, err)))
+        .map(|(i, e)| {
+            match unit {
+                None => schema.encode_to_vec(e),
+                Some(unit) => schema.encode_to_vec(&in_unit(e, unit)),
+            }
+            .map_err(|err| (i, err))
+        })
         .collect()
+}
+
+/// The event with its `timestamp` (epoch milliseconds) in the unit of a schema written
+/// elsewhere (`timestamp-micros`, `-nanos`); a value the unit cannot hold is left for the
+/// encoder to refuse.
+fn in_unit(event: &Value, unit: TimeUnit) -> Value {
+    let mut e = event.clone();
+    let scale = match unit {
+        TimeUnit::Millis => 1,
+        TimeUnit::Micros => 1_000,
+        TimeUnit::Nanos => 1_000_000,
+    };
+    if let Some(ts) = e.get_mut(TIMESTAMP) {
+        if let Some(scaled) = ts.as_i64().and_then(|ms| ms.checked_mul(scale)) {
+            *ts = Value::from(scaled);
+        }
+    }
+    e
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::schema::{
-    check_compatibility, Compatibility, Field, Incompatible, Record, Type, DEVICE_ID,
+    check_compatibility, Compatibility, Decimal, Field, Incompatible, Record, Type, DEVICE_ID,
     GLUE_MAX_DEFINITION_LEN, TIMESTAMP,
 };
 
@@ -114,31 +114,18 @@ pub fn infer(
     };
     let mut record = match previous {
         Some(p) => p.clone(),
-        None => Record {
-            name: opts.record_name.clone(),
-            namespace: opts.namespace.clone(),
-            fields: vec![
-                Field {
-                    name: DEVICE_ID.into(),
-                    json_key: DEVICE_ID.into(),
-                    ty: Type::String,
-                    default_null: false,
-                },
-                Field {
-                    name: TIMESTAMP.into(),
-                    json_key: TIMESTAMP.into(),
-                    ty: Type::TimestampMillis,
-                    default_null: false,
-                },
+        None => Record::new(
+            &opts.record_name,
+            opts.namespace.clone(),
+            vec![
+                Field::new(DEVICE_ID, DEVICE_ID, Type::String, false),
+                Field::new(TIMESTAMP, TIMESTAMP, Type::TimestampMillis, false),
             ],
-        },
+        ),
     };
     let top_name = record.name.clone();
     ctx.absorb_record(&mut record, obj, &top_name, "", 1, false)?;
     let changed = previous != Some(&record);
-    if changed {
-        sort_fields(&mut record, true);
-    }
     let count = record.total_fields();
     if count > opts.max_fields {
         return Err(InferError::TooManyFields {
@@ -237,28 +224,75 @@ fn collect_type_names(t: &Type, out: &mut HashSet<String>) {
     match t {
         Type::Record(r) => collect_record_names(r, out),
         Type::Array(t) | Type::Map(t) | Type::Optional(t) => collect_type_names(t, out),
+        Type::Union(ts) => ts.iter().for_each(|t| collect_type_names(t, out)),
+        Type::Enum(e) => {
+            out.insert(e.name.clone());
+        }
+        Type::Fixed(f)
+        | Type::Duration(f)
+        | Type::Uuid(Some(f))
+        | Type::Decimal(Decimal { fixed: Some(f), .. }) => {
+            out.insert(f.name.clone());
+        }
         _ => {}
     }
 }
 
-fn sort_fields(r: &mut Record, top: bool) {
-    let key_rank = |f: &Field| match (top, f.name.as_str()) {
+/// The order of fields the inference writes: key fields first at the top, then by name.
+fn field_rank(top: bool, f: &Field) -> (u8, &str) {
+    let rank = match (top, f.name.as_str()) {
         (true, DEVICE_ID) => 0,
         (true, TIMESTAMP) => 1,
         _ => 2,
     };
-    r.fields
-        .sort_by(|a, b| (key_rank(a), &a.name).cmp(&(key_rank(b), &b.name)));
-    for f in &mut r.fields {
-        sort_type(&mut f.ty);
+    (rank, f.name.as_str())
+}
+
+/// Where a new field goes: in order when the record's fields are in the inference's order (so
+/// the text stays canonical), else at the end (a schema written by someone else keeps its order,
+/// and a named type keeps coming before its uses).
+fn insert_position(r: &Record, top: bool, new: &Field) -> usize {
+    let sorted = r
+        .fields
+        .windows(2)
+        .all(|w| field_rank(top, &w[0]) < field_rank(top, &w[1]));
+    if sorted {
+        r.fields
+            .partition_point(|f| field_rank(top, f) < field_rank(top, new))
+    } else {
+        r.fields.len()
     }
 }
 
-fn sort_type(t: &mut Type) {
-    match t {
-        Type::Record(r) => sort_fields(r, false),
-        Type::Array(t) | Type::Map(t) | Type::Optional(t) => sort_type(t),
-        _ => {}
+/// Whether `v` is a JSON value a union branch of type `t` may take.
+fn branch_fits(t: &Type, v: &Value) -> bool {
+    match (t, v) {
+        (Type::Null, Value::Null) | (Type::Boolean, Value::Bool(_)) => true,
+        (Type::Int | Type::Date | Type::TimeMillis, Value::Number(n)) => {
+            n.as_i64().is_some_and(|i| i32::try_from(i).is_ok())
+        }
+        (
+            Type::Long
+            | Type::TimestampMillis
+            | Type::TimeMicros
+            | Type::Timestamp(_)
+            | Type::LocalTimestamp(_),
+            Value::Number(n),
+        ) => n.is_i64(),
+        (Type::Float | Type::Double | Type::Decimal(_), Value::Number(_)) => true,
+        (
+            Type::String
+            | Type::Bytes
+            | Type::Enum(_)
+            | Type::Fixed(_)
+            | Type::Uuid(_)
+            | Type::Decimal(_),
+            Value::String(_),
+        ) => true,
+        (Type::Record(_) | Type::Map(_) | Type::Duration(_), Value::Object(_)) => true,
+        (Type::Array(_), Value::Array(_)) => true,
+        (Type::Ref(_), v) => !v.is_null(),
+        _ => false,
     }
 }
 
@@ -322,11 +356,7 @@ impl Ctx<'_> {
             }
             Value::Object(obj) => {
                 self.check_depth(depth + 1, path)?;
-                let mut r = Record {
-                    name: self.record_name(name_path),
-                    namespace: None,
-                    fields: Vec::new(),
-                };
+                let mut r = Record::new(&self.record_name(name_path), None, Vec::new());
                 self.absorb_record(&mut r, obj, name_path, path, depth + 1, true)?;
                 Type::Record(r)
             }
@@ -361,6 +391,19 @@ impl Ctx<'_> {
     ) -> Result<(), InferError> {
         match (&mut *t, v) {
             (Type::Optional(_), Value::Null) | (Type::Null, Value::Null) => Ok(()),
+            (Type::Union(branches), Value::Null) => {
+                if !branches.contains(&Type::Null) {
+                    self.widen(fresh, t, v, path)?;
+                    let Type::Union(branches) = t else {
+                        unreachable!("matched a union")
+                    };
+                    branches.insert(0, Type::Null);
+                    if branches.len() == 2 {
+                        *t = Type::Optional(Box::new(branches.pop().expect("two branches")));
+                    }
+                }
+                Ok(())
+            }
             (Type::Optional(inner), v) => self.absorb(inner, v, name_path, path, depth, fresh),
             (Type::Null, v) => {
                 self.widen(fresh, t, v, path)?;
@@ -414,6 +457,23 @@ impl Ctx<'_> {
                 }
                 Ok(())
             }
+            (Type::Union(branches), v) => match branches.iter().position(|b| branch_fits(b, v)) {
+                Some(i) => self.absorb(&mut branches[i], v, name_path, path, depth, fresh),
+                None => Err(InferError::TypeConflict {
+                    path: path.to_string(),
+                    existing: t.describe(),
+                    found: json_kind(v).into(),
+                    note: " (no branch of the union takes it)".into(),
+                }),
+            },
+            // Types of schemas written elsewhere: the encoder checks the value itself (a
+            // symbol, a uuid, a decimal's digits) and names the field when it does not fit.
+            (t, v)
+                if !matches!(t, Type::Record(_) | Type::Map(_) | Type::Array(_))
+                    && branch_fits(t, v) =>
+            {
+                Ok(())
+            }
             (t, v) => Err(InferError::TypeConflict {
                 path: path.to_string(),
                 existing: t.describe(),
@@ -432,6 +492,8 @@ impl Ctx<'_> {
         depth: usize,
         fresh: bool,
     ) -> Result<(), InferError> {
+        // The top-level record is the only one at depth 1.
+        let top = depth == 1;
         let mut keys: Vec<&String> = obj.keys().collect();
         keys.sort();
         for key in keys {
@@ -450,12 +512,9 @@ impl Ctx<'_> {
                     Type::Null => Type::Null,
                     t => Type::Optional(Box::new(t)),
                 };
-                r.fields.push(Field {
-                    name,
-                    json_key: key.clone(),
-                    ty,
-                    default_null: true,
-                });
+                let field = Field::new(&name, key, ty, true);
+                let at = insert_position(r, top, &field);
+                r.fields.insert(at, field);
             }
         }
         Ok(())

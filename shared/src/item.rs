@@ -2,8 +2,16 @@
 //! codec's walk writes the item as DynamoDB JSON, the very text BatchWriteItem sends, with no
 //! tree in between, and adds up its stored size on the way.
 //!
-//! string → S, long/double → N, boolean → BOOL, null → omitted in records and maps (NULL in
-//! lists), record and map → M, array → L, bytes → B (base64 in the JSON).
+//! Every Avro type has one attribute type (README, "Avro types in DynamoDB and in JSON"): string,
+//! enum and uuid → S; int, long, float, double, date, times and timestamps → N (the number Avro
+//! holds, exact text); decimal → N with its exact scaled digits (S when its type declares more
+//! than DynamoDB's 38 digits); boolean → BOOL; bytes and fixed → B (base64 in the JSON); record,
+//! map and duration → M; array → L; a union → its branch's value; null → omitted in records and
+//! maps, NULL in lists; NaN, ±Infinity and doubles of 1e126 or more → treated as null.
+//!
+//! Key fields: `deviceId` must be a string; `timestamp` a long, an int or a timestamp type
+//! (`timestamp-*`, `local-timestamp-*`), whose value in milliseconds (rounded down) is the
+//! time in the sort key. Any other type makes the record poison, with a reason naming it.
 //!
 //! DynamoDB's limits live here too, so that the producer refuses at its door what the consumer
 //! could never store: it writes each event's item with this same writer before it answers.
@@ -19,7 +27,7 @@ use std::ops::Range;
 use base64::Engine;
 use uuid::Uuid;
 
-use crate::schema::{DEVICE_ID, TIMESTAMP};
+use crate::schema::{TimeUnit, DEVICE_ID, TIMESTAMP};
 use crate::Visitor;
 
 /// The sort key of a stored reading.
@@ -375,6 +383,26 @@ impl ItemWriter {
         self.stack.len() == 1
     }
 
+    /// A top-level value of `kind` that is not a string or an integer: refused when it is a key
+    /// field's.
+    #[inline]
+    fn not_a_key(&mut self, kind: &'static str) {
+        if self.at_top() && self.top_key != TopKey::Other {
+            self.wrong_key(kind);
+        }
+    }
+
+    #[cold]
+    fn wrong_key(&mut self, kind: &'static str) {
+        match self.top_key {
+            TopKey::Device => self.fail(|| format!("{DEVICE_ID} is {kind}; the key needs a string")),
+            TopKey::Timestamp => self.fail(|| {
+                format!("{TIMESTAMP} is {kind}; the key needs a long, an int or a timestamp (epoch milliseconds, micros or nanos)")
+            }),
+            TopKey::Other => {}
+        }
+    }
+
     fn number(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         self.entry();
         self.buf.extend_from_slice(br#"{"N":""#);
@@ -386,6 +414,10 @@ impl ItemWriter {
     }
 
     fn open(&mut self, text: &[u8], level: Level) {
+        self.not_a_key(match level {
+            Level::List => "an array",
+            _ => "a record or map",
+        });
         self.entry();
         // The top level is not nested; DynamoDB takes 32 levels below it.
         if self.stack.len() > MAX_NESTING {
@@ -427,6 +459,7 @@ impl Visitor for ItemWriter {
     }
 
     fn boolean(&mut self, v: bool) {
+        self.not_a_key("a boolean");
         self.entry();
         self.size += 1;
         self.buf.extend_from_slice(if v {
@@ -437,13 +470,46 @@ impl Visitor for ItemWriter {
     }
 
     fn long(&mut self, v: i64) {
-        if self.at_top() && self.top_key == TopKey::Timestamp {
-            self.timestamp = Some(v);
+        if self.at_top() && self.top_key != TopKey::Other {
+            match self.top_key {
+                TopKey::Timestamp => self.timestamp = Some(v),
+                _ => self.wrong_key("a number"),
+            }
         }
         self.number(|buf| buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()));
     }
 
+    fn timestamp(&mut self, v: i64, unit: TimeUnit, _local: bool) {
+        if self.at_top() && self.top_key != TopKey::Other {
+            match self.top_key {
+                TopKey::Timestamp => self.timestamp = Some(unit.to_millis(v)),
+                _ => self.wrong_key("a timestamp"),
+            }
+        }
+        self.number(|buf| buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()));
+    }
+
+    fn temporal(&mut self, v: i64, kind: &'static str) {
+        self.not_a_key(kind);
+        self.number(|buf| buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()));
+    }
+
+    fn decimal(&mut self, text: &str, precision: u32) {
+        self.not_a_key("a decimal");
+        if precision <= MAX_NUMBER_DIGITS {
+            self.number(|buf| buf.extend_from_slice(text.as_bytes()));
+        } else {
+            // More digits than DynamoDB's numbers hold: the exact text, as a string.
+            self.entry();
+            self.size += text.len();
+            self.buf.extend_from_slice(br#"{"S":""#);
+            self.buf.extend_from_slice(text.as_bytes());
+            self.buf.extend_from_slice(br#""}"#);
+        }
+    }
+
     fn double(&mut self, v: f64) {
+        self.not_a_key("a floating-point number");
         // DynamoDB numbers have no NaN or infinity, nor magnitudes of 1e126 and more: such a
         // value would fail the whole BatchWriteItem call and block the partition.
         if !v.is_finite() || v.abs() >= 1e126 {
@@ -453,6 +519,9 @@ impl Visitor for ItemWriter {
     }
 
     fn string(&mut self, v: &str) {
+        if self.at_top() && self.top_key == TopKey::Timestamp {
+            self.wrong_key("a string");
+        }
         self.entry();
         self.size += v.len();
         self.buf.extend_from_slice(br#"{"S":"#);
@@ -467,6 +536,7 @@ impl Visitor for ItemWriter {
     }
 
     fn bytes(&mut self, v: &[u8]) {
+        self.not_a_key("bytes");
         self.entry();
         self.size += v.len();
         self.buf.extend_from_slice(br#"{"B":""#);
@@ -532,6 +602,9 @@ impl Visitor for ItemWriter {
         self.buf.push(b':');
     }
 }
+
+/// The significant digits of a DynamoDB number.
+pub const MAX_NUMBER_DIGITS: u32 = 38;
 
 /// DynamoDB's size of a number: about one byte per two significant digits, plus one, plus one
 /// for a sign (from the text, which never undercounts the digits).

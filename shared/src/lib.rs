@@ -4,7 +4,10 @@
 pub mod aws;
 pub mod broker_map;
 pub mod codec;
+pub mod decimal;
 pub mod failure;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod infer;
 pub mod item;
 pub mod logging;
@@ -17,5 +20,7 @@ pub use codec::{CompiledSchema, DecodeError, EncodeError, Visitor};
 pub use infer::{infer, InferError, InferOptions, Inferred};
 pub use item::{Coordinates, Item, ItemWriter, Written};
 pub use registry::{RegistryError, SchemaCache, SchemaRegistry, SchemaSource, SchemaVersion};
-pub use schema::{check_compatibility, Compatibility, Incompatible, Record, SchemaError, Type};
+pub use schema::{
+    check_compatibility, Compatibility, Field, Incompatible, Record, SchemaError, TimeUnit, Type,
+};
 pub use wire::{Compression, Frame, WireError};

@@ -560,3 +560,115 @@ fn round_trip_through_the_tool() {
         assert_eq!(decoded.json(), event);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// schemas written elsewhere
+
+fn avro_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/avro")
+        .join(name)
+}
+
+fn reference_frames(name: &str) -> Vec<Value> {
+    std::fs::read_to_string(avro_fixture(name))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `got` holds `want`'s values; decimals, strings of digits in the fixtures, are printed with
+/// exactly those digits.
+fn same(want: &Value, got: &Value, text: &str, at: &str) {
+    match (want, got) {
+        (Value::String(digits), Value::Number(_)) => {
+            assert!(
+                text.contains(&format!(":{digits}")),
+                "{at}: {digits} in {text}"
+            )
+        }
+        (Value::Object(w), Value::Object(g)) => {
+            assert_eq!(w.len(), g.len(), "{at}");
+            for (k, x) in w {
+                same(x, &g[k], text, &format!("{at}.{k}"));
+            }
+        }
+        (w, g) => assert_eq!(g, w, "{at}"),
+    }
+}
+
+#[test]
+fn decode_and_peek_take_the_interop_and_wide_schemas() {
+    for (schema, frames) in [
+        ("interop.avsc", "interop.frames.jsonl"),
+        ("wide.avsc", "wide.frames.jsonl"),
+    ] {
+        let path = avro_fixture(schema);
+        for row in reference_frames(frames) {
+            let frame = row["frame"].as_str().unwrap();
+            let out = run(&["decode", "--schema", p(&path), "--hex"], frame.as_bytes()).ok();
+            let got = out.json();
+            let want = &row["expected"];
+            same(want, &got, out.text(), schema);
+            assert!(out.stderr.contains(row["versionId"].as_str().unwrap()));
+            let peek = run(&["peek", "--hex"], frame.as_bytes()).ok();
+            assert!(peek.text().contains(&format!(
+                "compression: {}",
+                row["compression"].as_str().unwrap()
+            )));
+        }
+    }
+}
+
+#[test]
+fn infer_merges_into_a_foreign_previous_version() {
+    let wide = avro_fixture("wide.avsc");
+    let out = run(
+        &["infer", "--previous", p(&wide)],
+        br#"{"deviceId": "d", "timestamp": 1, "kind": "HUMIDITY", "brandNew": 2.5}"#,
+    )
+    .ok();
+    let def = out.text().trim();
+    assert!(def.contains(r#"{"name":"brandNew","type":["null","double"],"default":null}"#));
+    assert!(def.contains(r#""logicalType":"timestamp-micros""#), "{def}");
+    assert!(out.stderr.contains("changed"), "{}", out.stderr);
+    let prev = run(
+        &["infer", "--previous", p(&wide)],
+        br#"{"deviceId": "d", "timestamp": 1}"#,
+    )
+    .ok();
+    assert!(prev.stderr.contains("unchanged"), "{}", prev.stderr);
+    // An enum field takes a string, not a number.
+    run(
+        &["infer", "--previous", p(&wide)],
+        br#"{"deviceId": "d", "timestamp": 1, "kind": 3}"#,
+    )
+    .bad_input("type conflict at `kind`: schema has enum Kind, event has integer");
+}
+
+#[test]
+fn bad_schemas_and_hostile_bodies_are_exit_1() {
+    let bad_default =
+        file(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int","default":"x"}]}"#);
+    run(&["decode", "--schema", p(&bad_default), "--hex"], b"0300")
+        .bad_input("the default of $.a does not match its type");
+    let tree = file(
+        r#"{"type":"record","name":"Node","fields":[{"name":"label","type":"string"},
+        {"name":"children","type":{"type":"array","items":"Node"}}]}"#,
+    );
+    let mut message = vec![0x03, 0x00];
+    message.extend_from_slice(&[0u8; 16]);
+    for _ in 0..100_000 {
+        message.extend_from_slice(&[0x00, 0x02]);
+    }
+    run(&["decode", "--schema", p(&tree)], &message)
+        .bad_input("named types nest deeper than 64 levels");
+    let union = file(
+        r#"{"type":"record","name":"R","fields":[{"name":"u","type":["int","string","null"]}]}"#,
+    );
+    let mut message = vec![0x03, 0x00];
+    message.extend_from_slice(&[0u8; 16]);
+    message.push(0x08);
+    run(&["decode", "--schema", p(&union)], &message).bad_input("union index 4 out of range");
+}

@@ -506,11 +506,31 @@ fn schemas() -> Vec<CompiledSchema> {
         &InferOptions::default(),
     )
     .unwrap();
+    let interop = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/avro/interop.avsc"
+    ))
+    .unwrap();
     vec![
         CompiledSchema::parse(EVT).unwrap(),
         CompiledSchema::parse(NESTED).unwrap(),
         CompiledSchema::from_record(sensor.record),
+        // Unions of three without null, an enum, fixed, a map of records, a recursive record.
+        CompiledSchema::parse(&interop).unwrap(),
     ]
+}
+
+/// The schema with every construct (logical types included), decoded without an oracle
+/// (apache-avro does not know every logical type of Avro 1.12).
+fn wide() -> CompiledSchema {
+    CompiledSchema::parse(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/avro/wide.avsc"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
 }
 
 fn apache_schema(s: &CompiledSchema) -> apache_avro::Schema {
@@ -545,6 +565,37 @@ fn decode_everywhere(schemas: &[CompiledSchema], bytes: &[u8]) -> Result<(), Tes
 
 proptest! {
     #![proptest_config(cases(400))]
+
+    /// Generated schemas of every Avro type (recursion, decimals, durations, unions, ...) and
+    /// bodies: decoding, the JSON text and the consumer's item writer return values or errors.
+    #[test]
+    fn every_construct_decodes_or_errs_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        sensor_shared::fuzzing::codec_decode(&bytes);
+        sensor_shared::fuzzing::item_writer(&bytes);
+        let w = wide();
+        match w.decode(&bytes) {
+            Ok(v) => prop_assert!(v.is_object()),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    /// Wide-schema bodies written by fastavro and Apache avro, damaged at one byte.
+    #[test]
+    fn damaged_reference_bodies_decode_or_err(line in 0usize..16, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let rows = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/avro/wide.frames.jsonl")).unwrap();
+        let row: Value = serde_json::from_str(rows.lines().nth(line).unwrap()).unwrap();
+        let hex = row["frame"].as_str().unwrap();
+        let raw: Vec<u8> = (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+        let mut body = wire::decode(&raw, 1 << 20).unwrap().body.into_owned();
+        let i = at.index(body.len());
+        body[i] = byte;
+        let w = wide();
+        let json = w.decode_to_json(&body, false);
+        prop_assert_eq!(json.is_ok(), w.decode(&body).is_ok());
+        if let Ok(text) = json {
+            prop_assert!(serde_json::from_str::<Value>(&text).is_ok());
+        }
+    }
 
     #[test]
     fn codec_decode_never_panics_on_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..96)) {

@@ -250,15 +250,9 @@ fn cmd_decode(schema: &Path, hex: bool, max_inflated: usize, pretty: bool) -> Ou
         frame.schema_version_id,
         compression_name(frame.compression)
     );
-    let value = schema
-        .decode(&frame.body)
+    let text = schema
+        .decode_to_json(&frame.body, pretty)
         .map_err(|e| ("the body does not decode with the schema", e))?;
-    let text = if pretty {
-        serde_json::to_string_pretty(&value)
-    } else {
-        serde_json::to_string(&value)
-    }
-    .map_err(|e| ("writing JSON", e))?;
     write_stdout(format!("{text}\n").as_bytes())
 }
 
