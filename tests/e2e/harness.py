@@ -155,7 +155,9 @@ class EventSourceMapping:
                          "AWS_ENDPOINT_URL": aws_endpoint or env["AWS_ENDPOINT_URL"],
                          "AWS_REGION": env["AWS_REGION"],
                          "AWS_ACCESS_KEY_ID": env["CONSUMER_ACCESS_KEY_ID"],
-                         "AWS_SECRET_ACCESS_KEY": env["CONSUMER_SECRET_ACCESS_KEY"]}
+                         "AWS_SECRET_ACCESS_KEY": env["CONSUMER_SECRET_ACCESS_KEY"],
+                         # JSON lines, which the tests read fields from.
+                         "AWS_LAMBDA_LOG_FORMAT": "JSON"}
         self.proc: subprocess.Popen | None = None
 
     def start(self, assigned_within: float | None = 120) -> "EventSourceMapping":

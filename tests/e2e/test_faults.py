@@ -78,7 +78,7 @@ def esm_processed(log: Path) -> int:
     """Records the ESM handed to the function successfully, from its log."""
     n = 0
     for ln in log_lines(log, ESM_DONE):
-        n += json.loads(ln)["fields"]["records"]
+        n += json.loads(ln)["records"]
     return n
 
 
