@@ -10,7 +10,6 @@
 
 pub mod config;
 pub mod dlq;
-pub mod esm;
 pub mod item;
 pub mod store;
 

@@ -566,7 +566,7 @@ fn round_trip_through_the_tool() {
 
 fn avro_fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/avro")
+        .join("../shared/tests/fixtures/avro")
         .join(name)
 }
 
