@@ -13,9 +13,9 @@ use rdkafka::consumer::{
 use rdkafka::message::{Headers, Message};
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
-use sensor_shared::aws::{assume_role_config, load_base_config, AssumeRole};
-use sensor_shared::broker_map::{Access, BrokerMap};
+use sensor_shared::aws::{load_base_config, AssumeRole};
 use sensor_tools::esm::{event_json, next_offsets, Batching, RawRecord};
+use sensor_tools::kafka::bootstrap_from_secret;
 
 #[derive(Parser, Debug)]
 #[command(about = "Local stand-in for Lambda's self-managed Kafka event source mapping")]
@@ -88,20 +88,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut role = AssumeRole::new(role_arn);
             role.external_id = args.external_id.clone();
             role.session_name = "sensor-local-esm".into();
-            let producer_side = assume_role_config(&base, &role).await;
-            let sm = aws_sdk_secretsmanager::Client::new(&producer_side);
-            let secret = sm.get_secret_value().secret_id(arn).send().await?;
-            let map = BrokerMap::parse(secret.secret_string().unwrap_or_default())?;
             // A stand-in for Lambda's mapping on the local stack: no TLS, no SASL.
-            match map.access()? {
-                Access::Plaintext => map.bootstrap(),
-                other => {
-                    return Err(format!(
-                        "local-esm connects in PLAINTEXT only; the broker map asks for {other:?}"
-                    )
-                    .into())
-                }
-            }
+            bootstrap_from_secret(&base, &role, arn).await?
         }
         (None, None) => return Err("give --bootstrap-servers or --broker-secret-arn".into()),
     };
