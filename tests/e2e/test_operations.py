@@ -178,3 +178,20 @@ def test_plan_then_poison_then_redrive(stack, tmp_path):
     entry = listing["classes"][0]["reasons"][0]["letters"][0]
     assert (entry["partition"], entry["offset"]) == at
     assert scan_items(stack) == items
+
+    # --- plan under the schema's own mode: the producer would widen long to double (BACKWARD);
+    # with the schema set to FORWARD in the registry, the plan refuses what the registry would
+    # (Apache avro's checker agrees), and registers nothing either way.
+    latest = glue.get_schema_version(SchemaId=schema_id, SchemaVersionNumber={"LatestVersion": True})
+    warmer = '{"temperature": 30.5}\n'
+    [widen] = json_lines(sensorctl(producer_env(env), "plan", "--json", stdin=warmer).stdout)
+    assert (widen["action"], widen["version"]) == ("register", latest["VersionNumber"] + 1), widen
+    assert widen["diff"] == ['~ temperature: ["null","long"] (default null) → ["null","double"] (default null)']
+    assert backward_compatible(widen["definition"], latest["SchemaDefinition"])
+    assert not backward_compatible(latest["SchemaDefinition"], widen["definition"])  # not FORWARD
+    glue.update_schema(SchemaId=schema_id, Compatibility="FORWARD")
+    [refused] = json_lines(sensorctl(producer_env(env), "plan", "--json", stdin=warmer).stdout)
+    assert (refused["action"], refused["refusal"], refused["compatibility"]) == ("refuse", "Incompatible", "FORWARD")
+    assert "the schema's mode in the registry" in refused["reason"], refused
+    after = glue.get_schema_version(SchemaId=schema_id, SchemaVersionNumber={"LatestVersion": True})
+    assert after["SchemaVersionId"] == latest["SchemaVersionId"]
