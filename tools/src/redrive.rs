@@ -22,13 +22,15 @@ use serde::Serialize;
 
 use crate::dlq::{LetterQueue, Selection};
 use crate::esm::RawRecord;
-use crate::kafka::{FetchError, RecordSource};
+use crate::kafka::RecordSource;
 
 /// How a redrive runs.
 #[derive(Debug, Clone)]
 pub struct RedriveOptions {
     pub selection: Selection,
-    /// Decode and check everything, store nothing, change nothing in the queue.
+    /// Change nothing in the queue (what would be deleted, replaced or removed is given back).
+    /// The records still go through `handle`: give it a consumer whose store keeps nothing
+    /// (`MemoryStore`), as `sensorctl dlq redrive --dry-run` does.
     pub dry_run: bool,
     /// Records per call of the consumer (as an event source mapping's batch size).
     pub batch_size: usize,
@@ -212,7 +214,8 @@ where
                     report.fetched += 1;
                     made_whole(&l, r)
                 }
-                Err(e @ (FetchError::Gone(_) | FetchError::Unavailable(_))) => {
+                // Gone: retention or compaction took it; Unavailable: a later run may read it.
+                Err(e) => {
                     outcomes.push(skip(&l, e.to_string()));
                     give_back.push(receipt);
                     continue;
