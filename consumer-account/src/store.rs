@@ -13,7 +13,8 @@ use std::time::Duration;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use futures::StreamExt;
-use sensor_shared::failure::{classify, FailureKind};
+use sensor_shared::aws::classify;
+use sensor_shared::failure::FailureKind;
 use thiserror::Error;
 
 use crate::item::{attributes, item_from_attributes, Item};

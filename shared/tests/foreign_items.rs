@@ -2,6 +2,8 @@
 //! attribute type the README documents, key fields of other types are refused with a reason,
 //! and hostile bodies stay clear errors.
 
+mod avro_fixtures;
+
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -9,25 +11,13 @@ use sensor_shared::codec::{CompiledSchema, DecodeError, MAX_RECURSION};
 use sensor_shared::item::{self, Coordinates, ItemWriter};
 use sensor_shared::wire;
 
+use avro_fixtures::{fixture, hex};
+
 const AT: Coordinates<'static> = Coordinates {
     topic: "readings",
     partition: 2,
     offset: 9,
 };
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/avro/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
 
 fn item_of(schema: &CompiledSchema, body: &[u8]) -> Result<Value, String> {
     let w = item::write_reading(schema, body, &Uuid::nil(), AT, &mut ItemWriter::new())?;

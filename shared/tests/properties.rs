@@ -1,4 +1,4 @@
-//! Property tests of the shared core (issue 2): inference → codec round trips checked against
+//! Property tests of the shared core: inference → codec round trips checked against
 //! apache-avro as an independent oracle, compatibility of merged versions, canonical definitions,
 //! and decoders that never panic on arbitrary bytes.
 //!

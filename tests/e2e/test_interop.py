@@ -25,35 +25,13 @@ from aws_schema_registry.serde import DataAndSchema
 from confluent_kafka import Consumer, TopicPartition
 
 from harness import (EventSourceMapping, LambdaFunction, consumer_env, produce_raw,
-                     producer_env, scan_items, start_stack, stop_function_tree, wait_committed)
+                     producer_env, scan_items, wait_committed)
 import bench_python_glue as peer  # the reference package's driver
 
 GROUP = "sensor-consumer-esm"
 PEER_SCHEMA_NAME = "interop-python-peer"
 COMPRESSION = [pytest.param(False, id="none"), pytest.param(True, id="zlib")]
 ZLIB_BYTE, NONE_BYTE = 5, 0
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = start_stack(tmp_path_factory.mktemp("interop") / "stack")
-    try:
-        yield s
-    finally:
-        s.run("down", check=False, timeout=120)
-
-
-@pytest.fixture
-def clean(stack, tmp_path):
-    """A reset stack; the processes a test starts are stopped after it."""
-    stack.run("reset", timeout=300)
-    started: list = []
-    yield stack, tmp_path / "logs", started
-    for p in reversed(started):
-        if isinstance(p, LambdaFunction):
-            stop_function_tree(p)
-        else:
-            p.stop()
 
 
 def registry_client(stack) -> SchemaRegistryClient:

@@ -49,7 +49,6 @@ LOCAL_ONLY = {"consumer": {"src/esm.rs", "src/bin/local_esm.rs"}, "producer": se
 # Calls the code makes only in set-ups Terraform does not create; each reason is checked below.
 NOT_GRANTED = {
     "producer": {
-        "secretsmanager:GetSecretValue": "only with BROKER_SECRET_ARN, which the producer is not given",
         "glue:CreateRegistry": "only when the registry is missing; Terraform creates it",
     },
     "consumer": {},
@@ -285,12 +284,8 @@ def test_producer_role_grants_exactly_its_calls_and_lambda_needs():
 
 def test_the_calls_left_ungranted_are_never_made_in_aws():
     config = producer()
-    env = block(config.resource("aws_lambda_function", "producer"), "environment")["variables"]
-    assert "BROKER_SECRET_ARN" not in env and "KAFKA_BOOTSTRAP_SERVERS" in env
-    main = (CRATES["producer"] / "src" / "main.rs").read_text()
-    assert re.search(r"Brokers::Secret\(arn\) => \{\s*let sm = aws_sdk_secretsmanager", main)
     assert config.resource("aws_glue_registry", "this")["registry_name"] == "${var.settings.registry_name}"
-    glue = (REPO / "shared" / "src" / "registry" / "glue.rs").read_text()
+    glue = (REPO / "shared" / "src" / "aws" / "glue.rs").read_text()
     assert re.search(r"\(\w*Kind::NotFound, _\) if attempt == 0 => self\.create_registry\(\)", glue)
 
 

@@ -68,7 +68,8 @@ impl<S: SchemaSource> SchemaCache<S> {
     }
 
     /// The schema if it is cached, without asking the registry.
-    pub fn get_cached(&self, id: &Uuid) -> Option<Arc<CompiledSchema>> {
+    #[cfg(test)]
+    fn get_cached(&self, id: &Uuid) -> Option<Arc<CompiledSchema>> {
         let slots = self.slots.lock().unwrap();
         let found = slots.map.get(id).and_then(|s| s.get().cloned());
         if found.is_some() {

@@ -15,8 +15,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use uuid::Uuid;
 
-use super::{RegistryError, SchemaRegistry, SchemaSource, SchemaVersion};
 use crate::failure::FailureKind;
+use crate::registry::{RegistryError, SchemaRegistry, SchemaSource, SchemaVersion};
 use crate::schema::{check_compatibility, Compatibility};
 
 /// Where the schema lives and how new versions are created.
@@ -54,12 +54,12 @@ pub struct GlueRegistry {
     known: Mutex<HashMap<String, SchemaVersion>>,
 }
 
-/// Classifies a failed Glue call with the shared classifier ([`crate::failure::classify`]).
+/// Classifies a failed Glue call with the shared classifier ([`super::classify`]).
 fn classify<E>(op: &'static str, err: &SdkError<E, HttpResponse>) -> (FailureKind, String)
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let f = crate::failure::classify(op, err);
+    let f = super::classify(op, err);
     (f.kind, f.message)
 }
 
@@ -394,16 +394,8 @@ impl SchemaSource for GlueRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::sdk_error::service_error;
     use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionError;
-    use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    fn service_error(code: &str, status: u16) -> SdkError<GetSchemaVersionError, HttpResponse> {
-        let meta = ErrorMetadata::builder().code(code).message("m").build();
-        let err = GetSchemaVersionError::generic(meta);
-        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
-        SdkError::service_error(err, raw)
-    }
 
     #[test]
     fn sdk_failures_become_registry_errors() {
