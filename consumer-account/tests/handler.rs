@@ -143,19 +143,22 @@ async fn msk_event_shape_is_accepted() {
     assert_eq!(s.stored, 1);
 }
 
-#[tokio::test]
-async fn poison_records_are_dead_lettered_and_the_rest_stored() {
-    let c = consumer();
-    let good = framed(
-        &c,
-        &reading("000001", 1, json!({"t": 1})),
-        Compression::None,
-    );
+/// A good record (base64, as the event carries it), its frame, and the frame with a version id
+/// the registry does not hold.
+fn good_and_unknown_version(c: &TestConsumer) -> (String, Vec<u8>, Vec<u8>) {
+    let good = framed(c, &reading("000001", 1, json!({"t": 1})), Compression::None);
     let raw = base64::engine::general_purpose::STANDARD
         .decode(&good)
         .unwrap();
     let mut unknown_version = raw.clone();
     unknown_version[2] ^= 0xff;
+    (good, raw, unknown_version)
+}
+
+#[tokio::test]
+async fn poison_records_are_dead_lettered_and_the_rest_stored() {
+    let c = consumer();
+    let (good, raw, unknown_version) = good_and_unknown_version(&c);
     let mut corrupt_body = raw.clone();
     corrupt_body.truncate(raw.len() - 1);
     let values = [
@@ -212,16 +215,7 @@ async fn dead_letters_and_writes_are_counted_for_metrics() {
     use sensor_shared::metrics::parse_emf;
 
     let c = consumer();
-    let good = framed(
-        &c,
-        &reading("000001", 1, json!({"t": 1})),
-        Compression::None,
-    );
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(&good)
-        .unwrap();
-    let mut unknown_version = raw.clone();
-    unknown_version[2] ^= 0xff;
+    let (good, _, unknown_version) = good_and_unknown_version(&c);
     let values = [b64(b"plain text, not Glue"), b64(&unknown_version), good];
     let mut event = event_from("self_managed_event.json", &values);
     let mut second = event.records["sensor-readings-2"][0].clone();
