@@ -73,7 +73,9 @@ impl Config {
                 .ok_or(ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?,
             schema_cache_capacity: number("SCHEMA_CACHE_CAPACITY", 1000, 1)?,
             max_inflated_bytes: number("MAX_INFLATED_BYTES", 4 * 1024 * 1024, 1024)?,
-            session_length: Duration::from_secs(number("ROLE_SESSION_SECONDS", 3600, 900)? as u64),
+            session_length: Duration::from_secs(
+                number("SCHEMA_READER_SESSION_SECONDS", 3600, 900)? as u64,
+            ),
         })
     }
 }
@@ -115,5 +117,20 @@ mod tests {
         let mut bad = ok.to_vec();
         bad.push(("SCHEMA_CACHE_CAPACITY", "0"));
         assert!(matches!(cfg(&bad), Err(ConfigError::Invalid { .. })));
+        let mut longer = ok.to_vec();
+        longer.push(("SCHEMA_READER_SESSION_SECONDS", "1800"));
+        assert_eq!(
+            cfg(&longer).unwrap().session_length,
+            Duration::from_secs(1800)
+        );
+        let mut short = ok.to_vec();
+        short.push(("SCHEMA_READER_SESSION_SECONDS", "600"));
+        assert!(matches!(
+            cfg(&short),
+            Err(ConfigError::Invalid {
+                var: "SCHEMA_READER_SESSION_SECONDS",
+                ..
+            })
+        ));
     }
 }

@@ -11,7 +11,7 @@ use sensor_shared::codec::{CompiledSchema, DecodeError, MAX_RECURSION};
 use sensor_shared::item::{self, Coordinates, ItemWriter};
 use sensor_shared::wire;
 
-use avro_fixtures::{fixture, hex};
+use avro_fixtures::{fixture, hex, varint};
 
 const AT: Coordinates<'static> = Coordinates {
     topic: "readings",
@@ -384,19 +384,9 @@ fn items_of_no_bytes_are_capped_over_the_whole_body() {
         r#"{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"array","items":{"type":"array","items":"null"}}}]}"#,
     )
     .unwrap();
-    let zz = |v: i64| {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        let mut out = Vec::new();
-        while z >= 0x80 {
-            out.push((z as u8) | 0x80);
-            z >>= 7;
-        }
-        out.push(z as u8);
-        out
-    };
     // Inner arrays of MAX_EMPTY_ITEMS / 2 nulls each: two fit, three do not.
-    let inner = [zz(MAX_EMPTY_ITEMS / 2), vec![0]].concat();
-    let body = |n: i64| [zz(n), inner.repeat(n as usize), vec![0]].concat();
+    let inner = [varint(MAX_EMPTY_ITEMS / 2), vec![0]].concat();
+    let body = |n: i64| [varint(n), inner.repeat(n as usize), vec![0]].concat();
     let two = s.decode(&body(2)).unwrap();
     assert_eq!(
         two["a"][1].as_array().unwrap().len(),

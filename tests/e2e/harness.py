@@ -254,6 +254,18 @@ def stop_function_tree(fn: "LambdaFunction") -> None:
             fn.proc.wait()
 
 
+def start_consuming(env: dict, logs: Path, started: list, group: str,
+                    batch_size: int) -> tuple[LambdaFunction, EventSourceMapping]:
+    """The consumer function and an event source mapping feeding it (consumer group `group`),
+    appended to `started` for `stop_started`."""
+    consumer = LambdaFunction("sensor-consumer", "consumer", consumer_env(env), logs)
+    started.append(consumer.start())
+    esm = EventSourceMapping(env, consumer, logs, batch_size=batch_size, window_ms=200,
+                             group_id=group)
+    started.append(esm.start())
+    return consumer, esm
+
+
 def stop_started(started: list) -> None:
     """Stops what a test started, last first: functions with `stop_function_tree`, anything
     else (event source mappings) with its own `stop`."""

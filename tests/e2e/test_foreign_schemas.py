@@ -21,8 +21,7 @@ from aws_schema_registry.avro import AvroSchema
 from aws_schema_registry.codec import decode, encode
 from aws_schema_registry.serde import DataAndSchema
 
-from harness import (ROOT, EventSourceMapping, LambdaFunction, consumer_env, produce_raw,
-                     receive_all, wait_committed)
+from harness import ROOT, produce_raw, receive_all, start_consuming, wait_committed
 from test_interop import registry_client
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -64,10 +63,7 @@ def raw_items(stack) -> list[dict]:
 def test_foreign_schema_readings_are_stored_with_documented_types(clean, zlib):
     stack, logs, started = clean
     env = stack.env
-    consumer = LambdaFunction("sensor-consumer", "consumer", consumer_env(env), logs)
-    started.append(consumer.start())
-    esm = EventSourceMapping(env, consumer, logs, batch_size=50, window_ms=200, group_id=GROUP)
-    started.append(esm.start())
+    start_consuming(env, logs, started, GROUP, batch_size=50)
 
     client = registry_client(stack)
     serializer = KafkaSerializer(client, compatibility_mode="BACKWARD",

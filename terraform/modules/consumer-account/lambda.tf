@@ -37,7 +37,7 @@ resource "aws_lambda_function" "consumer" {
 
   environment {
     variables = {
-      SCHEMA_READER_ROLE_ARN         = var.producer.schema_reader_role_arn
+      SCHEMA_READER_ROLE_ARN    = var.producer.schema_reader_role_arn
       SCHEMA_READER_EXTERNAL_ID = var.producer.schema_reader_external_id
       PRODUCER_REGION           = local.producer_region
       READINGS_TABLE            = aws_dynamodb_table.readings.name
