@@ -22,7 +22,7 @@ Environment (defaults):
   wait may take, counted from the moment up starts waiting)
   PRODUCER_ACCOUNT_ID=111111111111  CONSUMER_ACCOUNT_ID=222222222222
   REGISTRY_NAME, SCHEMA_NAME, READINGS_TABLE, DEAD_LETTER_QUEUE_NAME, BROKER_SECRET_NAME,
-  PRODUCER_ROLE_NAME (see scripts/stack/bootstrap_accounts.py)
+  SCHEMA_READER_ROLE_NAME (see scripts/stack/bootstrap_accounts.py)
   An existing Kafka broker instead of tansu (PLAINTEXT):
   KAFKA_BOOTSTRAP_SERVERS=host:port,...   up starts no tansu: it creates the topic there and
                             writes these addresses to stack.env and the broker-map secret;
@@ -65,7 +65,7 @@ CONF_FILE="$STACK_DIR/stack.conf"   # settings of the running stack, for down/re
 CONF_VARS=(MOTO_PORT KAFKA_PORT AWS_REGION KAFKA_TOPIC KAFKA_PARTITIONS MOTO_PROXY_PORT
            KAFKA_PROXY_PORT KAFKA_PROXY_CONTROL_PORT PRODUCER_ACCOUNT_ID CONSUMER_ACCOUNT_ID
            REGISTRY_NAME SCHEMA_NAME READINGS_TABLE DEAD_LETTER_QUEUE_NAME BROKER_SECRET_NAME
-           PRODUCER_ROLE_NAME PRODUCER_LAMBDA_USER CONSUMER_LAMBDA_USER KAFKA_BOOTSTRAP_SERVERS)
+           SCHEMA_READER_ROLE_NAME PRODUCER_LAMBDA_USER CONSUMER_LAMBDA_USER KAFKA_BOOTSTRAP_SERVERS)
 # Order matters for down (reverse of start).
 COMPONENTS=(moto tansu aws-proxy kafka-proxy)
 

@@ -7,9 +7,9 @@ use thiserror::Error;
 /// The consumer's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Role in the producer account that may read schemas.
-    pub producer_role_arn: String,
-    pub producer_role_external_id: Option<String>,
+    /// The schema reader role: the producer account's role that may read its schemas.
+    pub schema_reader_role_arn: String,
+    pub schema_reader_external_id: Option<String>,
     /// Region of the producer's registry (defaults to the function's region).
     pub producer_region: Option<String>,
     pub readings_table: String,
@@ -55,24 +55,27 @@ impl Config {
                     }
                 }
             };
-        let producer_role_arn =
-            get("PRODUCER_ROLE_ARN").ok_or(ConfigError::Missing("PRODUCER_ROLE_ARN"))?;
-        if !producer_role_arn.starts_with("arn:") || !producer_role_arn.contains(":role/") {
+        let schema_reader_role_arn =
+            get("SCHEMA_READER_ROLE_ARN").ok_or(ConfigError::Missing("SCHEMA_READER_ROLE_ARN"))?;
+        if !schema_reader_role_arn.starts_with("arn:") || !schema_reader_role_arn.contains(":role/")
+        {
             return Err(ConfigError::Invalid {
-                var: "PRODUCER_ROLE_ARN",
-                reason: format!("{producer_role_arn:?} is not an IAM role ARN"),
+                var: "SCHEMA_READER_ROLE_ARN",
+                reason: format!("{schema_reader_role_arn:?} is not an IAM role ARN"),
             });
         }
         Ok(Config {
-            producer_role_arn,
-            producer_role_external_id: get("PRODUCER_ROLE_EXTERNAL_ID"),
+            schema_reader_role_arn,
+            schema_reader_external_id: get("SCHEMA_READER_EXTERNAL_ID"),
             producer_region: get("PRODUCER_REGION"),
             readings_table: get("READINGS_TABLE").ok_or(ConfigError::Missing("READINGS_TABLE"))?,
             dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL")
                 .ok_or(ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?,
             schema_cache_capacity: number("SCHEMA_CACHE_CAPACITY", 1000, 1)?,
             max_inflated_bytes: number("MAX_INFLATED_BYTES", 4 * 1024 * 1024, 1024)?,
-            session_length: Duration::from_secs(number("ROLE_SESSION_SECONDS", 3600, 900)? as u64),
+            session_length: Duration::from_secs(
+                number("SCHEMA_READER_SESSION_SECONDS", 3600, 900)? as u64,
+            ),
         })
     }
 }
@@ -93,23 +96,41 @@ mod tests {
     #[test]
     fn reads_and_validates() {
         let ok = [
-            ("PRODUCER_ROLE_ARN", "arn:aws:iam::111111111111:role/reader"),
-            ("PRODUCER_ROLE_EXTERNAL_ID", "x"),
+            (
+                "SCHEMA_READER_ROLE_ARN",
+                "arn:aws:iam::111111111111:role/reader",
+            ),
+            ("SCHEMA_READER_EXTERNAL_ID", "x"),
             ("READINGS_TABLE", "t"),
             ("DEAD_LETTER_QUEUE_URL", "http://q"),
         ];
         let c = cfg(&ok).unwrap();
         assert_eq!(c.schema_cache_capacity, 1000);
-        assert_eq!(c.producer_role_external_id.as_deref(), Some("x"));
+        assert_eq!(c.schema_reader_external_id.as_deref(), Some("x"));
         assert_eq!(
             cfg(&ok[1..]),
-            Err(ConfigError::Missing("PRODUCER_ROLE_ARN"))
+            Err(ConfigError::Missing("SCHEMA_READER_ROLE_ARN"))
         );
         let mut bad = ok.to_vec();
-        bad[0] = ("PRODUCER_ROLE_ARN", "reader");
+        bad[0] = ("SCHEMA_READER_ROLE_ARN", "reader");
         assert!(matches!(cfg(&bad), Err(ConfigError::Invalid { .. })));
         let mut bad = ok.to_vec();
         bad.push(("SCHEMA_CACHE_CAPACITY", "0"));
         assert!(matches!(cfg(&bad), Err(ConfigError::Invalid { .. })));
+        let mut longer = ok.to_vec();
+        longer.push(("SCHEMA_READER_SESSION_SECONDS", "1800"));
+        assert_eq!(
+            cfg(&longer).unwrap().session_length,
+            Duration::from_secs(1800)
+        );
+        let mut short = ok.to_vec();
+        short.push(("SCHEMA_READER_SESSION_SECONDS", "600"));
+        assert!(matches!(
+            cfg(&short),
+            Err(ConfigError::Invalid {
+                var: "SCHEMA_READER_SESSION_SECONDS",
+                ..
+            })
+        ));
     }
 }

@@ -4,7 +4,8 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use sensor_shared::failure::{classify, FailureKind};
+use sensor_shared::aws::classify;
+use sensor_shared::failure::FailureKind;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 

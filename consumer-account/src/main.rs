@@ -8,8 +8,10 @@ use sensor_consumer::config::Config;
 use sensor_consumer::dlq::SqsDeadLetters;
 use sensor_consumer::store::DynamoStore;
 use sensor_consumer::{metric_lines, Backoff, BatchStats, Consumer};
-use sensor_shared::aws::{assume_role_config, glue_client, load_base_config, AssumeRole};
-use sensor_shared::registry::{CacheStats, GlueRegistry, SchemaCache};
+use sensor_shared::aws::{
+    assume_role_config, glue_client, load_base_config, AssumeRole, GlueRegistry,
+};
+use sensor_shared::registry::{CacheStats, SchemaCache};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,11 +19,10 @@ async fn main() -> Result<(), Error> {
 
     let config = Config::from_env()?;
     let base = load_base_config().await;
-    let mut role = AssumeRole::new(&config.producer_role_arn);
-    role.external_id = config.producer_role_external_id.clone();
+    let mut role = AssumeRole::new(&config.schema_reader_role_arn, "sensor-consumer-lambda");
+    role.external_id = config.schema_reader_external_id.clone();
     role.region = config.producer_region.clone();
     role.session_length = config.session_length;
-    role.session_name = "sensor-consumer-lambda".into();
     let producer_side = assume_role_config(&base, &role).await;
     let registry = GlueRegistry::versions_by_id(glue_client(&producer_side, None));
     let consumer = Consumer {
@@ -37,7 +38,7 @@ async fn main() -> Result<(), Error> {
         max_inflated: config.max_inflated_bytes,
         backoff: Backoff::default(),
     };
-    tracing::info!(table = %config.readings_table, role = %config.producer_role_arn, "consumer ready");
+    tracing::info!(table = %config.readings_table, role = %config.schema_reader_role_arn, "consumer ready");
     let consumer = &consumer;
     // The cache's counters at the end of the last invocation: metrics are per invocation.
     let last = &Mutex::new(CacheStats::default());

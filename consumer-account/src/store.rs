@@ -13,14 +13,14 @@ use std::time::Duration;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use futures::StreamExt;
-use sensor_shared::failure::{classify, FailureKind};
+use sensor_shared::aws::classify;
+use sensor_shared::failure::FailureKind;
+use sensor_shared::item::MAX_BATCH_WRITE;
 use thiserror::Error;
 
 use crate::item::{attributes, item_from_attributes, Item};
 pub use crate::item::{key_of, Attributes};
 
-/// DynamoDB's limit on requests in one BatchWriteItem.
-pub const MAX_BATCH_WRITE: usize = 25;
 /// BatchWriteItem calls in flight at once for one invocation: a 10,000-record batch is 400 calls,
 /// and opening 400 connections at once would mostly buy throttling.
 pub const MAX_IN_FLIGHT: usize = 16;

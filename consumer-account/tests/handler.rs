@@ -9,6 +9,7 @@ use base64::Engine;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{Backoff, Consumer, ConsumerError, StoreError};
+use sensor_shared::failure::Failure;
 use sensor_shared::item::{reading_id, Coordinates};
 use sensor_shared::registry::MemoryRegistry;
 use sensor_shared::wire::{self, Compression};
@@ -142,19 +143,22 @@ async fn msk_event_shape_is_accepted() {
     assert_eq!(s.stored, 1);
 }
 
-#[tokio::test]
-async fn poison_records_are_dead_lettered_and_the_rest_stored() {
-    let c = consumer();
-    let good = framed(
-        &c,
-        &reading("000001", 1, json!({"t": 1})),
-        Compression::None,
-    );
+/// A good record (base64, as the event carries it), its frame, and the frame with a version id
+/// the registry does not hold.
+fn good_and_unknown_version(c: &TestConsumer) -> (String, Vec<u8>, Vec<u8>) {
+    let good = framed(c, &reading("000001", 1, json!({"t": 1})), Compression::None);
     let raw = base64::engine::general_purpose::STANDARD
         .decode(&good)
         .unwrap();
     let mut unknown_version = raw.clone();
     unknown_version[2] ^= 0xff;
+    (good, raw, unknown_version)
+}
+
+#[tokio::test]
+async fn poison_records_are_dead_lettered_and_the_rest_stored() {
+    let c = consumer();
+    let (good, raw, unknown_version) = good_and_unknown_version(&c);
     let mut corrupt_body = raw.clone();
     corrupt_body.truncate(raw.len() - 1);
     let values = [
@@ -224,16 +228,7 @@ async fn dead_letters_and_writes_are_counted_for_metrics() {
     use sensor_shared::metrics::parse_emf;
 
     let c = consumer();
-    let good = framed(
-        &c,
-        &reading("000001", 1, json!({"t": 1})),
-        Compression::None,
-    );
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(&good)
-        .unwrap();
-    let mut unknown_version = raw.clone();
-    unknown_version[2] ^= 0xff;
+    let (good, _, unknown_version) = good_and_unknown_version(&c);
     let values = [b64(b"plain text, not Glue"), b64(&unknown_version), good];
     let mut event = event_from("self_managed_event.json", &values);
     let mut second = event.records["sensor-readings-2"][0].clone();
@@ -299,6 +294,22 @@ async fn dead_letters_and_writes_are_counted_for_metrics() {
     );
 }
 
+/// What Lambda is told: `class` as the `errorType`, and a message with the retry hint the
+/// class's name gives, then `cause`.
+fn assert_reported(d: &lambda_runtime::Diagnostic, class: &str, cause: &str) {
+    assert_eq!(d.error_type, class);
+    let hint = if Failure::class_is_retryable(class) {
+        "retryable: "
+    } else {
+        "not retryable: "
+    };
+    assert!(
+        d.error_message.starts_with(hint) && d.error_message.contains(cause),
+        "{class}: {}",
+        d.error_message
+    );
+}
+
 #[tokio::test]
 async fn failures_reach_lambda_named_by_class_with_their_cause() {
     use lambda_runtime::Diagnostic;
@@ -319,27 +330,24 @@ async fn failures_reach_lambda_named_by_class_with_their_cause() {
             "GetSchemaVersion: dispatch failure".into(),
         )));
     let d = diagnostic(c.handle(&event).await);
-    assert_eq!(d.error_type, "RegistryUnavailable");
     assert_eq!(
         d.error_message,
         "retryable: schema registry: registry unavailable: GetSchemaVersion: dispatch failure"
+    );
+    assert_reported(
+        &d,
+        "RegistryUnavailable",
+        "GetSchemaVersion: dispatch failure",
     );
     c.schemas
         .source()
         .fail_with(Some(RegistryError::AccessDenied(
             "AssumeRole refused".into(),
         )));
-    let d = diagnostic(c.handle(&event).await);
-    assert_eq!(d.error_type, "AccessDenied");
-    assert!(
-        d.error_message.starts_with("not retryable: "),
-        "{}",
-        d.error_message
-    );
-    assert!(
-        d.error_message.contains("AssumeRole refused"),
-        "{}",
-        d.error_message
+    assert_reported(
+        &diagnostic(c.handle(&event).await),
+        "AccessDenied",
+        "AssumeRole refused",
     );
     c.schemas.source().fail_with(None);
 
@@ -367,22 +375,8 @@ async fn failures_reach_lambda_named_by_class_with_their_cause() {
     ] {
         *c.store.fail.lock().unwrap() = Some(fault);
         let d = diagnostic(c.handle(&event).await);
-        assert_eq!(d.error_type, class);
-        assert!(
-            d.error_message.contains("BatchWriteItem: "),
-            "{}",
-            d.error_message
-        );
-        assert_eq!(
-            d.error_message.starts_with("retryable: "),
-            retryable,
-            "{}",
-            d.error_message
-        );
-        assert_eq!(
-            sensor_shared::failure::Failure::class_is_retryable(class),
-            retryable
-        );
+        assert_reported(&d, class, "BatchWriteItem: ");
+        assert_eq!(d.error_message.starts_with("retryable: "), retryable);
     }
     *c.store.fail.lock().unwrap() = None;
 
@@ -395,12 +389,8 @@ async fn failures_reach_lambda_named_by_class_with_their_cause() {
         ConsumerError::DeadLetter(DeadLetterError::Unavailable(_))
     ));
     let d = Diagnostic::from(e);
-    assert_eq!(d.error_type, "DeadLetterUnavailable");
-    assert!(
-        d.error_message.ends_with("SendMessageBatch: timeout"),
-        "{}",
-        d.error_message
-    );
+    assert_reported(&d, "DeadLetterUnavailable", "SendMessageBatch: timeout");
+    assert!(d.error_message.ends_with("SendMessageBatch: timeout"));
 }
 
 #[tokio::test]

@@ -27,19 +27,11 @@ impl SecurityProtocol {
     }
 }
 
-/// Where the bootstrap servers come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Brokers {
-    /// `KAFKA_BOOTSTRAP_SERVERS`.
-    List(String),
-    /// `BROKER_SECRET_ARN`: the broker-map secret.
-    Secret(String),
-}
-
 /// The producer's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub brokers: Brokers,
+    /// `KAFKA_BOOTSTRAP_SERVERS`: the brokers' `host:port` list.
+    pub bootstrap_servers: String,
     pub topic: String,
     pub security_protocol: SecurityProtocol,
     pub registry_name: String,
@@ -75,11 +67,8 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let brokers = match (get("KAFKA_BOOTSTRAP_SERVERS"), get("BROKER_SECRET_ARN")) {
-            (Some(list), _) => Brokers::List(list),
-            (None, Some(arn)) => Brokers::Secret(arn),
-            (None, None) => return Err(ConfigError::Missing("KAFKA_BOOTSTRAP_SERVERS")),
-        };
+        let bootstrap_servers = get("KAFKA_BOOTSTRAP_SERVERS")
+            .ok_or(ConfigError::Missing("KAFKA_BOOTSTRAP_SERVERS"))?;
         let invalid = |var, reason: String| ConfigError::Invalid { var, reason };
         let security_protocol = match get("KAFKA_SECURITY_PROTOCOL") {
             Some(s) => {
@@ -119,7 +108,7 @@ impl Config {
             };
         let device_id = get("DEVICE_ID").ok_or(ConfigError::Missing("DEVICE_ID"))?;
         Ok(Config {
-            brokers,
+            bootstrap_servers,
             topic: get("KAFKA_TOPIC").unwrap_or_else(|| "sensor-readings".into()),
             security_protocol,
             registry_name: get("REGISTRY_NAME").ok_or(ConfigError::Missing("REGISTRY_NAME"))?,
@@ -164,7 +153,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = cfg(&BASE).unwrap();
-        assert_eq!(c.brokers, Brokers::List("127.0.0.1:9092".into()));
+        assert_eq!(c.bootstrap_servers, "127.0.0.1:9092");
         assert_eq!(c.topic, "sensor-readings");
         assert_eq!(c.security_protocol, SecurityProtocol::Ssl);
         assert_eq!(c.compatibility, Compatibility::Backward);
@@ -172,21 +161,14 @@ mod tests {
     }
 
     #[test]
-    fn secret_instead_of_list_and_errors() {
-        let c = cfg(&[
-            (
-                "BROKER_SECRET_ARN",
-                "arn:aws:secretsmanager:eu-west-1:1:secret:x",
-            ),
-            ("REGISTRY_NAME", "r"),
-            ("SCHEMA_NAME", "s"),
-            ("DEVICE_ID", "d"),
+    fn settings_and_errors() {
+        let mut set = BASE.to_vec();
+        set.extend([
             ("KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
             ("ZLIB_COMPRESSION", "true"),
             ("SCHEMA_COMPATIBILITY", "FULL"),
-        ])
-        .unwrap();
-        assert!(matches!(c.brokers, Brokers::Secret(_)));
+        ]);
+        let c = cfg(&set).unwrap();
         assert_eq!(c.security_protocol, SecurityProtocol::SaslSslIam);
         assert!(c.zlib);
         assert_eq!(c.compatibility, Compatibility::Full);

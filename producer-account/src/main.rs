@@ -3,12 +3,12 @@
 use std::sync::Mutex;
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
-use sensor_producer::config::{Brokers, Config, SecurityProtocol};
+use sensor_producer::config::Config;
 use sensor_producer::sink::KafkaSink;
 use sensor_producer::{metric_lines, now_ms, InvocationStats, Producer, ProducerSchemas};
-use sensor_shared::aws::{glue_client, load_base_config, CallCounter};
-use sensor_shared::broker_map::{Access, BrokerMap};
-use sensor_shared::registry::{GlueRegistry, GlueRegistryConfig};
+use sensor_shared::aws::{
+    glue_client, load_base_config, CallCounter, GlueRegistry, GlueRegistryConfig,
+};
 use sensor_shared::wire::Compression;
 use sensor_shared::InferOptions;
 use serde_json::Value;
@@ -19,38 +19,16 @@ async fn main() -> Result<(), Error> {
 
     let config = Config::from_env()?;
     let aws = load_base_config().await;
-    let (bootstrap, protocol) = match &config.brokers {
-        Brokers::List(list) => (list.clone(), config.security_protocol),
-        Brokers::Secret(arn) => {
-            let sm = aws_sdk_secretsmanager::Client::new(&aws);
-            let secret = sm
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| sensor_shared::failure::classify("GetSecretValue", &e).message)?;
-            let map = BrokerMap::parse(secret.secret_string().unwrap_or_default())?;
-            let protocol = match map.access()? {
-                Access::Plaintext => SecurityProtocol::Plaintext,
-                Access::Tls => SecurityProtocol::Ssl,
-                Access::MskIam => SecurityProtocol::SaslSslIam,
-                Access::Scram512 => {
-                    return Err(
-                        "the broker map names a SCRAM listener; the producer authenticates \
-                        with MSK IAM: give KAFKA_BOOTSTRAP_SERVERS (the IAM bootstrap brokers) \
-                        or a broker map with sasl_mechanism AWS_MSK_IAM"
-                            .into(),
-                    )
-                }
-            };
-            (map.bootstrap(), protocol)
-        }
-    };
     let mut registry_config = GlueRegistryConfig::new(&config.registry_name, &config.schema_name);
     registry_config.compatibility = config.compatibility;
     let glue_calls = CallCounter::new();
     let registry = GlueRegistry::new(glue_client(&aws, Some(&glue_calls)), registry_config);
-    let sink = KafkaSink::new(&bootstrap, &config.topic, protocol, config.delivery_timeout)?;
+    let sink = KafkaSink::new(
+        &config.bootstrap_servers,
+        &config.topic,
+        config.security_protocol,
+        config.delivery_timeout,
+    )?;
     let producer = Producer {
         schemas: ProducerSchemas::new(
             registry,

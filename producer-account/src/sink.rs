@@ -182,11 +182,6 @@ impl KafkaSink {
             }
         }
     }
-
-    /// Waits for in-flight records (at shutdown).
-    pub fn flush(&self) {
-        let _ = self.current().flush(self.timeout);
-    }
 }
 
 impl RecordSink for KafkaSink {

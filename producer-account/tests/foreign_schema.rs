@@ -170,3 +170,38 @@ async fn values_json_cannot_express_are_400s_naming_the_field() {
     );
     assert!(p.sink.records.lock().unwrap().is_empty());
 }
+
+/// A latest version no Avro parser accepts (another writer's bug, a hand-edited definition) is
+/// not the event's fault: the invocation fails as `SchemaUnreadable`, not a 400, and a retry
+/// does not help until someone fixes the registry. Nothing is registered over it, nothing sent.
+#[tokio::test]
+async fn an_unreadable_registered_version_is_a_lambda_error_not_a_400() {
+    for broken in [
+        r#"{"type":"record","name":"SensorEvent","fields":[{"name":"x","type":"nosuchtype"}]}"#,
+        r#"{"type":"enum","name":"E","symbols":["A","A"]}"#,
+        r#"{"type":"record","name":"SensorEvent","fields":[{"name":"k","type":{"type":"fixed","name":"F"}}]}"#,
+        "not json at all",
+    ] {
+        let registry = MemoryRegistry::new(Compatibility::Backward);
+        registry.insert(broken);
+        let p = Producer {
+            schemas: ProducerSchemas::new(registry, InferOptions::default()),
+            ..producer()
+        };
+        let err = p
+            .handle(json!({"temperature": 20}))
+            .await
+            .expect_err(broken);
+        let failure = err.failure();
+        assert_eq!(failure.class, "SchemaUnreadable", "{broken}: {err}");
+        assert!(!failure.retryable, "{broken}");
+        assert!(
+            err.to_string().contains("latest registered schema cannot be read"),
+            "{broken}: {err}"
+        );
+        let d = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(d.error_type, "SchemaUnreadable");
+        assert_eq!(p.schemas.registry().versions().len(), 1, "{broken}");
+        assert!(p.sink.records.lock().unwrap().is_empty(), "{broken}");
+    }
+}

@@ -50,7 +50,7 @@ DEFAULTS = {
     "READINGS_TABLE": "sensor-readings",
     "DEAD_LETTER_QUEUE_NAME": "sensor-readings-dlq",
     "BROKER_SECRET_NAME": "sensor/broker-map",
-    "PRODUCER_ROLE_NAME": "sensor-schema-reader",
+    "SCHEMA_READER_ROLE_NAME": "sensor-schema-reader",
     "PRODUCER_LAMBDA_USER": "sensor-producer-lambda",
     "CONSUMER_LAMBDA_USER": "sensor-consumer-lambda",
     "ADMIN_USER": "stack-admin",
@@ -101,7 +101,7 @@ CONTRACT_KEYS = [
     "CONSUMER_ACCESS_KEY_ID", "CONSUMER_SECRET_ACCESS_KEY",
     "PRODUCER_ADMIN_ACCESS_KEY_ID", "PRODUCER_ADMIN_SECRET_ACCESS_KEY",
     "CONSUMER_ADMIN_ACCESS_KEY_ID", "CONSUMER_ADMIN_SECRET_ACCESS_KEY",
-    "PRODUCER_ROLE_ARN", "PRODUCER_ROLE_EXTERNAL_ID", "REGISTRY_NAME", "SCHEMA_NAME",
+    "SCHEMA_READER_ROLE_ARN", "SCHEMA_READER_EXTERNAL_ID", "REGISTRY_NAME", "SCHEMA_NAME",
     "BROKER_SECRET_ARN", "READINGS_TABLE", "DEAD_LETTER_QUEUE_URL",
     "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "MOTO_PORT", "KAFKA_PORT", "STACK_LOG_DIR",
 ]
@@ -242,13 +242,13 @@ def bootstrap_producer(producer: Account, cfg: dict, kafka_bootstrap: str, consu
         }],
     }
     iam = producer.client("iam")
-    role = iam.create_role(RoleName=cfg["PRODUCER_ROLE_NAME"], AssumeRolePolicyDocument=json.dumps(trust),
+    role = iam.create_role(RoleName=cfg["SCHEMA_READER_ROLE_NAME"], AssumeRolePolicyDocument=json.dumps(trust),
                            MaxSessionDuration=3600,
                            Description="Lets the consumer account read sensor schemas")["Role"]
-    iam.put_role_policy(RoleName=cfg["PRODUCER_ROLE_NAME"], PolicyName="read-sensor-schemas",
+    iam.put_role_policy(RoleName=cfg["SCHEMA_READER_ROLE_NAME"], PolicyName="read-sensor-schemas",
                         PolicyDocument=policy(ROLE_ACTIONS))
-    env["PRODUCER_ROLE_ARN"] = role["Arn"]
-    env["PRODUCER_ROLE_EXTERNAL_ID"] = external_id
+    env["SCHEMA_READER_ROLE_ARN"] = role["Arn"]
+    env["SCHEMA_READER_EXTERNAL_ID"] = external_id
     return env
 
 

@@ -1,10 +1,9 @@
 //! How calls fail, in one place for every AWS client (Glue, STS, DynamoDB, SQS, Secrets
-//! Manager), and how a function's failure is named for Lambda.
+//! Manager), and how a function's failure is named for Lambda. Pure: the SDK errors themselves
+//! are read by `aws::classify` (feature `aws`), which names their kind with [`kind_of`].
 //!
-//! [`classify`] turns an SDK error into a [`SdkFailure`]: its [`FailureKind`] (throttled,
-//! unavailable, access denied, not found, already exists, invalid) from the error code, the HTTP
-//! status and the kind of failure (timeouts and dispatch failures are outages), and a message
-//! that keeps the whole cause chain.
+//! [`FailureKind`]: throttled, unavailable, access denied, not found, already exists, invalid,
+//! from the error code and the HTTP status ([`kind_of`]).
 //!
 //! [`Failure`] is what a function reports to Lambda: a class name (the `errorType`) and whether
 //! a retry can help. Class names follow one rule: those ending in `Unavailable`, `Throttled` or
@@ -13,11 +12,6 @@
 //! it too: it starts with `retryable: ` or `not retryable: `, then the cause.
 
 use std::error::Error as StdError;
-use std::fmt;
-
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// What kind of failure an AWS call met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,24 +35,6 @@ impl FailureKind {
     /// Whether the same call may succeed later without anyone changing anything.
     pub fn is_retryable(self) -> bool {
         matches!(self, FailureKind::Throttled | FailureKind::Unavailable)
-    }
-}
-
-/// One failed AWS call, classified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SdkFailure {
-    pub kind: FailureKind,
-    /// The service's error code, when it answered with one.
-    pub code: Option<String>,
-    /// The HTTP status, when there was an answer.
-    pub status: Option<u16>,
-    /// `Operation: cause: cause's cause: …`.
-    pub message: String,
-}
-
-impl fmt::Display for SdkFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
     }
 }
 
@@ -140,59 +116,6 @@ pub fn kind_of(code: Option<&str>, status: Option<u16>) -> FailureKind {
     }
 }
 
-/// Classifies one failed call of operation `op`, for any AWS SDK client.
-pub fn classify<E>(op: &str, err: &SdkError<E, HttpResponse>) -> SdkFailure
-where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-{
-    let message = format!("{op}: {}", error_chain(err));
-    let (kind, code, status) = match err {
-        SdkError::ServiceError(ctx) => {
-            let status = ctx.raw().status().as_u16();
-            let code = ctx.err().code().map(str::to_owned);
-            (kind_of(code.as_deref(), Some(status)), code, Some(status))
-        }
-        SdkError::ResponseError(ctx) => {
-            let status = ctx.raw().status().as_u16();
-            (kind_of(None, Some(status)), None, Some(status))
-        }
-        // Credentials are resolved before the request is sent: a role STS refused shows up
-        // here, and is a permission problem rather than an outage.
-        SdkError::ConstructionFailure(_) => match credential_failure(err) {
-            Some(f) => f,
-            None => (FailureKind::Invalid, None, None),
-        },
-        // Timeouts, connection failures: the service or STS may answer later.
-        _ => credential_failure(err).unwrap_or((FailureKind::Unavailable, None, None)),
-    };
-    SdkFailure {
-        kind,
-        code,
-        status,
-        message,
-    }
-}
-
-/// An STS answer inside the chain of causes (the assumed role's credentials could not be
-/// fetched): classified like any other answer.
-fn credential_failure(
-    err: &(dyn StdError + 'static),
-) -> Option<(FailureKind, Option<String>, Option<u16>)> {
-    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(SdkError::ServiceError(ctx)) =
-            e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>()
-        {
-            let status = ctx.raw().status().as_u16();
-            let code = ctx.err().code().map(str::to_owned);
-            return Some((kind_of(code.as_deref(), Some(status)), code, Some(status)));
-        }
-        cur = e.source();
-    }
-    None
-}
-
 /// `error: its source: the source's source: …`, without Debug dumps.
 pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
     let mut s = e.to_string();
@@ -247,20 +170,10 @@ impl Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionError;
-    use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    fn service_error(code: &str, status: u16) -> SdkError<GetSchemaVersionError, HttpResponse> {
-        let meta = ErrorMetadata::builder().code(code).message("m").build();
-        let err = GetSchemaVersionError::generic(meta);
-        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
-        SdkError::service_error(err, raw)
-    }
 
     #[test]
-    fn service_errors_by_code_then_status() {
-        let k = |code, status| classify("Op", &service_error(code, status)).kind;
+    fn kinds_by_code_then_status() {
+        let k = |code: &str, status| kind_of(Some(code).filter(|c| !c.is_empty()), Some(status));
         assert_eq!(k("ThrottlingException", 400), FailureKind::Throttled);
         assert_eq!(
             k("ProvisionedThroughputExceededException", 400),
@@ -275,46 +188,7 @@ mod tests {
         assert_eq!(k("EntityNotFoundException", 400), FailureKind::NotFound);
         assert_eq!(k("AlreadyExistsException", 400), FailureKind::AlreadyExists);
         assert_eq!(k("ValidationException", 400), FailureKind::Invalid);
-        let f = classify(
-            "GetSchemaVersion",
-            &service_error("ThrottlingException", 400),
-        );
-        assert_eq!(f.code.as_deref(), Some("ThrottlingException"));
-        assert_eq!(f.status, Some(400));
-        assert!(
-            f.message.starts_with("GetSchemaVersion: service error"),
-            "{}",
-            f.message
-        );
-        assert!(f.message.contains("ThrottlingException"), "{}", f.message);
-    }
-
-    #[test]
-    fn transport_failures_are_outages() {
-        let e: SdkError<GetSchemaVersionError, HttpResponse> = SdkError::timeout_error("slow");
-        let f = classify("GetSchemaVersion", &e);
-        assert_eq!(f.kind, FailureKind::Unavailable);
-        assert!(f.kind.is_retryable());
-        assert!(f.message.contains("slow"), "{}", f.message);
-        let e: SdkError<GetSchemaVersionError, HttpResponse> =
-            SdkError::construction_failure("no region");
-        assert_eq!(classify("X", &e).kind, FailureKind::Invalid);
-    }
-
-    #[test]
-    fn an_sts_refusal_inside_a_dispatch_failure_is_access_denied() {
-        use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-        let meta = ErrorMetadata::builder().code("AccessDenied").build();
-        let raw = HttpResponse::new(403.try_into().unwrap(), SdkBody::empty());
-        let sts: SdkError<AssumeRoleError, HttpResponse> =
-            SdkError::service_error(AssumeRoleError::generic(meta), raw);
-        let connector =
-            aws_smithy_runtime_api::client::result::ConnectorError::other(Box::new(sts), None);
-        let e: SdkError<GetSchemaVersionError, HttpResponse> =
-            SdkError::dispatch_failure(connector);
-        let f = classify("GetSchemaVersion", &e);
-        assert_eq!(f.kind, FailureKind::AccessDenied);
-        assert_eq!(f.code.as_deref(), Some("AccessDenied"));
+        assert_eq!(kind_of(None, None), FailureKind::Unavailable);
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
 pub const MAX_SORT_KEY_BYTES: usize = 1024;
 /// DynamoDB's nesting limit for maps and lists.
 pub const MAX_NESTING: usize = 32;
+/// DynamoDB's limit on requests in one BatchWriteItem.
+pub const MAX_BATCH_WRITE: usize = 25;
 /// The latest timestamp a key can hold: 13 digits of milliseconds (the year 2286).
 pub const MAX_TIMESTAMP_MS: i64 = 9_999_999_999_999;
 /// Kafka's limit on a topic name, which the sort key carries.

@@ -1,6 +1,11 @@
-//! The library both accounts use: the Glue Schema Registry wire format, JSON→Avro schema
-//! inference, the Avro codec and the registry client. It never depends on the Lambda runtime.
+//! The library both accounts use. Its core is pure (no AWS SDK): the Glue Schema Registry wire
+//! format, the Avro schema model, JSON→Avro inference, the codec, decimals, the DynamoDB item
+//! writer and its limits, the registry traits with their cache and in-memory implementation,
+//! failure classes, logging, metrics and the broker map's JSON. The AWS adapters (Glue registry
+//! client, STS credentials, SDK error classification) live in [`aws`], behind the feature `aws`.
+//! It never depends on the Lambda runtime.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod broker_map;
 pub mod codec;

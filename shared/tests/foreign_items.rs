@@ -2,6 +2,8 @@
 //! attribute type the README documents, key fields of other types are refused with a reason,
 //! and hostile bodies stay clear errors.
 
+mod avro_fixtures;
+
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -9,25 +11,13 @@ use sensor_shared::codec::{CompiledSchema, DecodeError, MAX_RECURSION};
 use sensor_shared::item::{self, Coordinates, ItemWriter};
 use sensor_shared::wire;
 
+use avro_fixtures::{fixture, hex, varint};
+
 const AT: Coordinates<'static> = Coordinates {
     topic: "readings",
     partition: 2,
     offset: 9,
 };
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/avro/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
 
 fn item_of(schema: &CompiledSchema, body: &[u8]) -> Result<Value, String> {
     let w = item::write_reading(schema, body, &Uuid::nil(), AT, &mut ItemWriter::new())?;
@@ -394,19 +384,9 @@ fn items_of_no_bytes_are_capped_over_the_whole_body() {
         r#"{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"array","items":{"type":"array","items":"null"}}}]}"#,
     )
     .unwrap();
-    let zz = |v: i64| {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        let mut out = Vec::new();
-        while z >= 0x80 {
-            out.push((z as u8) | 0x80);
-            z >>= 7;
-        }
-        out.push(z as u8);
-        out
-    };
     // Inner arrays of MAX_EMPTY_ITEMS / 2 nulls each: two fit, three do not.
-    let inner = [zz(MAX_EMPTY_ITEMS / 2), vec![0]].concat();
-    let body = |n: i64| [zz(n), inner.repeat(n as usize), vec![0]].concat();
+    let inner = [varint(MAX_EMPTY_ITEMS / 2), vec![0]].concat();
+    let body = |n: i64| [varint(n), inner.repeat(n as usize), vec![0]].concat();
     let two = s.decode(&body(2)).unwrap();
     assert_eq!(
         two["a"][1].as_array().unwrap().len(),

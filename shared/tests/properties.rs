@@ -1,8 +1,10 @@
-//! Property tests of the shared core (issue 2): inference → codec round trips checked against
+//! Property tests of the shared core: inference → codec round trips checked against
 //! apache-avro as an independent oracle, compatibility of merged versions, canonical definitions,
 //! and decoders that never panic on arbitrary bytes.
 //!
 //! Each property runs a few hundred cases so the suite stays quick in debug builds.
+
+mod avro_fixtures;
 
 use std::collections::BTreeMap;
 
@@ -14,6 +16,8 @@ use sensor_shared::codec::{CompiledSchema, DecodeError};
 use sensor_shared::infer::{infer, InferError, InferOptions};
 use sensor_shared::schema::{check_compatibility, Compatibility, Record};
 use sensor_shared::wire::{self, Compression, WireError, HEADER_LEN};
+
+use avro_fixtures::varint;
 
 // ---------------------------------------------------------------------------------------------
 // Generators
@@ -453,18 +457,6 @@ proptest! {
 
 // ---------------------------------------------------------------------------------------------
 // 4. decoders never panic on arbitrary bytes
-
-/// A varint as Avro writes it (zigzag).
-fn varint(v: i64) -> Vec<u8> {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    let mut out = Vec::new();
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-    out
-}
 
 /// Bytes that look like Avro: varints of edge values (block counts, lengths, union indices)
 /// mixed with raw bytes, so decoders get past the first check.

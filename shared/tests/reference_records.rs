@@ -2,24 +2,14 @@
 //! package, framed by the reference Glue codec; `scripts/avro_reference.py`) decode to the values
 //! they were written with, for Apache's interop schema and a schema with every Avro construct.
 
+mod avro_fixtures;
+
 use serde_json::{Map, Value};
 
 use sensor_shared::codec::{CompiledSchema, Visitor};
 use sensor_shared::wire;
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/avro/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
+use avro_fixtures::{fixture, hex};
 
 /// Builds a `serde_json` value with decimals as strings of their exact digits, as the
 /// fixtures write them.

@@ -1,13 +1,33 @@
 """Fixtures for the end-to-end tests: binaries built once per session; every test module gets
-its own stack on free ports."""
+its own stack on free ports (`stack`, which a module may define for itself when it needs fault
+proxies), and `clean` resets it for each test and stops what the test started."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness import build_binaries
+from harness import build_binaries, start_stack, stop_started
 
 
 @pytest.fixture(scope="session", autouse=True)
 def binaries():
     build_binaries()
+
+
+@pytest.fixture(scope="module")
+def stack(request, tmp_path_factory):
+    s = start_stack(tmp_path_factory.mktemp(request.module.__name__) / "stack")
+    try:
+        yield s
+    finally:
+        s.run("down", check=False, timeout=120)
+
+
+@pytest.fixture
+def clean(stack, tmp_path):
+    """A reset stack, its logs folder and a list: the processes a test appends to it are stopped
+    after the test."""
+    stack.run("reset", timeout=300)
+    started: list = []
+    yield stack, tmp_path / "logs", started
+    stop_started(started)

@@ -73,8 +73,8 @@ def consumer_env(env: dict, aws_endpoint: str | None = None, **overrides: str) -
         "AWS_REGION": env["AWS_REGION"],
         "AWS_ACCESS_KEY_ID": env["CONSUMER_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": env["CONSUMER_SECRET_ACCESS_KEY"],
-        "PRODUCER_ROLE_ARN": env["PRODUCER_ROLE_ARN"],
-        "PRODUCER_ROLE_EXTERNAL_ID": env["PRODUCER_ROLE_EXTERNAL_ID"],
+        "SCHEMA_READER_ROLE_ARN": env["SCHEMA_READER_ROLE_ARN"],
+        "SCHEMA_READER_EXTERNAL_ID": env["SCHEMA_READER_EXTERNAL_ID"],
         "PRODUCER_REGION": env["AWS_REGION"],
         "READINGS_TABLE": env["READINGS_TABLE"],
         "DEAD_LETTER_QUEUE_URL": env["DEAD_LETTER_QUEUE_URL"],
@@ -148,8 +148,8 @@ class EventSourceMapping:
         self.env, self.consumer, self.log_dir = env, consumer, log_dir
         self.args = ["--lambda-endpoint", consumer.endpoint, "--function", consumer.binary,
                      "--broker-secret-arn", env["BROKER_SECRET_ARN"],
-                     "--role-arn", env["PRODUCER_ROLE_ARN"],
-                     "--external-id", env["PRODUCER_ROLE_EXTERNAL_ID"],
+                     "--role-arn", env["SCHEMA_READER_ROLE_ARN"],
+                     "--external-id", env["SCHEMA_READER_EXTERNAL_ID"],
                      "--topic", env["KAFKA_TOPIC"], "--group-id", group_id,
                      "--batch-size", str(batch_size), "--batching-window-ms", str(window_ms)]
         self.proc_env = {**os.environ,
@@ -262,6 +262,28 @@ def stop_function_tree(fn: "LambdaFunction") -> None:
         except subprocess.TimeoutExpired:
             os.killpg(fn.proc.pid, signal.SIGKILL)
             fn.proc.wait()
+
+
+def start_consuming(env: dict, logs: Path, started: list, group: str,
+                    batch_size: int) -> tuple[LambdaFunction, EventSourceMapping]:
+    """The consumer function and an event source mapping feeding it (consumer group `group`),
+    appended to `started` for `stop_started`."""
+    consumer = LambdaFunction("sensor-consumer", "consumer", consumer_env(env), logs)
+    started.append(consumer.start())
+    esm = EventSourceMapping(env, consumer, logs, batch_size=batch_size, window_ms=200,
+                             group_id=group)
+    started.append(esm.start())
+    return consumer, esm
+
+
+def stop_started(started: list) -> None:
+    """Stops what a test started, last first: functions with `stop_function_tree`, anything
+    else (event source mappings) with its own `stop`."""
+    for p in reversed(started):
+        if isinstance(p, LambdaFunction):
+            stop_function_tree(p)
+        else:
+            p.stop()
 
 
 class FaultProxy:

@@ -6,7 +6,7 @@ module's stack, and its own producer, consumer and ESM processes. Outages are in
 HTTP fault proxy in front of moto (scripts/stack/faultproxy.py); moto itself is never restarted.
 
 What moto cannot show: it does not evaluate cross-account trust policies or external ids, so a
-wrong PRODUCER_ROLE_EXTERNAL_ID would be accepted. The tests show instead that the consumer's own
+wrong SCHEMA_READER_EXTERNAL_ID would be accepted. The tests show instead that the consumer's own
 keys cannot see the producer's schemas, that the running consumer (its own keys plus the role ARN)
 decodes records whose schemas only the producer account holds, and that a role which does not
 exist, or may not read schemas, fails the batch until it is fixed.
@@ -34,7 +34,7 @@ from confluent_kafka import Producer as KafkaProducer
 from harness import (EventSourceMapping, FaultProxy, LambdaFunction, Stack, consumer_env,
                      committed_offsets, count_table, create_queue, create_readings_table,
                      create_topic, free_ports, producer_env, queue_depth, receive_all, rewind_group,
-                     start_stack, stop_function_tree, wait_for_count, wait_until)
+                     start_stack, stop_started, wait_for_count, wait_until)
 
 BASE_TS = 1_767_225_600_000
 # The deliberate length of an injected outage; everything else waits on a condition.
@@ -112,11 +112,7 @@ class Lane:
         return esm.start()
 
     def stop(self) -> None:
-        for p in reversed(self.started):
-            if isinstance(p, LambdaFunction):
-                stop_function_tree(p)
-            else:
-                p.stop()
+        stop_started(self.started)
 
     # -- what the consumer did ---------------------------------------------------------------
     def count(self) -> int:
@@ -317,7 +313,7 @@ def test_a_role_that_cannot_be_used_fails_the_batch_until_fixed(lane):
         iam.get_role(RoleName=role)
     producer = lane.start_producer()
     consumer = lane.start_consumer(
-        PRODUCER_ROLE_ARN=f"arn:aws:iam::{env['PRODUCER_ACCOUNT_ID']}:role/{role}")
+        SCHEMA_READER_ROLE_ARN=f"arn:aws:iam::{env['PRODUCER_ACCOUNT_ID']}:role/{role}")
     esm = lane.start_esm(consumer)
     answer = produce(producer, readings(0, 150, 0))
 
@@ -336,7 +332,7 @@ def test_a_role_that_cannot_be_used_fails_the_batch_until_fixed(lane):
     # failed batch, still not a poison record.
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"AWS": env["CONSUMER_LAMBDA_USER_ARN"]}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:ExternalId": env["PRODUCER_ROLE_EXTERNAL_ID"]}}}]}
+        "Condition": {"StringEquals": {"sts:ExternalId": env["SCHEMA_READER_EXTERNAL_ID"]}}}]}
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
     assert wait_until(lambda: "access denied" in failures()[-1], 120, interval=0.3), failures()[-1]
     assert lane.count() == 0

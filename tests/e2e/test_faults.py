@@ -31,7 +31,7 @@ import pytest
 from harness import (EventSourceMapping, FaultProxy, KafkaFaultProxy, LambdaFunction, Stack,
                      committed_offsets, consumer_env, count_items, free_ports,
                      function_process_pids, produce_raw, producer_env, receive_all,
-                     replace_function, scan_items, start_stack, stop_function_tree,
+                     replace_function, scan_items, start_stack, stop_started,
                      wait_committed, wait_until)
 
 BASE_TS = 1_790_000_000_000
@@ -128,11 +128,7 @@ class Run:
         return esm.start()
 
     def stop(self) -> None:
-        for p in reversed(self.started):
-            if isinstance(p, LambdaFunction):
-                stop_function_tree(p)
-            else:
-                p.stop()
+        stop_started(self.started)
 
     # -- traffic ---------------------------------------------------------------------------
     def send(self, producer: LambdaFunction, events: list[dict]) -> tuple[bool, dict | str]:

@@ -21,8 +21,7 @@ from aws_schema_registry.avro import AvroSchema
 from aws_schema_registry.codec import decode, encode
 from aws_schema_registry.serde import DataAndSchema
 
-from harness import (ROOT, EventSourceMapping, LambdaFunction, consumer_env, produce_raw,
-                     receive_all, start_stack, stop_function_tree, wait_committed)
+from harness import ROOT, produce_raw, receive_all, start_consuming, wait_committed
 from test_interop import registry_client
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -38,27 +37,6 @@ TYPES = {"deviceId": "S", "timestamp": "N", "b": "BOOL", "i": "N", "l": "N", "f"
          "idFixed": "S", "day": "N", "tMillis": "N", "tMicros": "N", "tsMillis": "N", "tsNanos": "N",
          "ltsMillis": "N", "ltsMicros": "N", "ltsNanos": "N", "span": "M", "other": "S",
          "withDefaults": "M"}
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = start_stack(tmp_path_factory.mktemp("foreign") / "stack")
-    try:
-        yield s
-    finally:
-        s.run("down", check=False, timeout=120)
-
-
-@pytest.fixture
-def clean(stack, tmp_path):
-    stack.run("reset", timeout=300)
-    started: list = []
-    yield stack, tmp_path / "logs", started
-    for p in reversed(started):
-        if isinstance(p, LambdaFunction):
-            stop_function_tree(p)
-        else:
-            p.stop()
 
 
 def zigzag(v: int) -> bytes:
@@ -85,10 +63,7 @@ def raw_items(stack) -> list[dict]:
 def test_foreign_schema_readings_are_stored_with_documented_types(clean, zlib):
     stack, logs, started = clean
     env = stack.env
-    consumer = LambdaFunction("sensor-consumer", "consumer", consumer_env(env), logs)
-    started.append(consumer.start())
-    esm = EventSourceMapping(env, consumer, logs, batch_size=50, window_ms=200, group_id=GROUP)
-    started.append(esm.start())
+    start_consuming(env, logs, started, GROUP, batch_size=50)
 
     client = registry_client(stack)
     serializer = KafkaSerializer(client, compatibility_mode="BACKWARD",

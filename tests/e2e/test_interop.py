@@ -24,36 +24,14 @@ from aws_schema_registry.codec import decode, encode
 from aws_schema_registry.serde import DataAndSchema
 from confluent_kafka import Consumer, TopicPartition
 
-from harness import (EventSourceMapping, LambdaFunction, consumer_env, produce_raw,
-                     producer_env, scan_items, start_stack, stop_function_tree, wait_committed)
+from harness import (LambdaFunction, produce_raw, producer_env, scan_items, start_consuming,
+                     wait_committed)
 import bench_python_glue as peer  # the reference package's driver
 
 GROUP = "sensor-consumer-esm"
 PEER_SCHEMA_NAME = "interop-python-peer"
 COMPRESSION = [pytest.param(False, id="none"), pytest.param(True, id="zlib")]
 ZLIB_BYTE, NONE_BYTE = 5, 0
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = start_stack(tmp_path_factory.mktemp("interop") / "stack")
-    try:
-        yield s
-    finally:
-        s.run("down", check=False, timeout=120)
-
-
-@pytest.fixture
-def clean(stack, tmp_path):
-    """A reset stack; the processes a test starts are stopped after it."""
-    stack.run("reset", timeout=300)
-    started: list = []
-    yield stack, tmp_path / "logs", started
-    for p in reversed(started):
-        if isinstance(p, LambdaFunction):
-            stop_function_tree(p)
-        else:
-            p.stop()
 
 
 def registry_client(stack) -> SchemaRegistryClient:
@@ -148,10 +126,7 @@ def test_reference_package_decodes_what_our_producer_wrote(clean, zlib):
 def test_our_consumer_stores_what_the_reference_package_serialized(clean, zlib):
     stack, logs, started = clean
     env = stack.env
-    consumer = LambdaFunction("sensor-consumer", "consumer", consumer_env(env), logs)
-    started.append(consumer.start())
-    esm = EventSourceMapping(env, consumer, logs, batch_size=100, window_ms=200, group_id=GROUP)
-    started.append(esm.start())
+    start_consuming(env, logs, started, GROUP, batch_size=100)
 
     serializer = KafkaSerializer(registry_client(stack), compatibility_mode="BACKWARD",
                                  schema_naming_strategy=peer.fixed_name(PEER_SCHEMA_NAME))

@@ -111,7 +111,7 @@ class Stack:
     def assume_reader_role(self, session_name: str = "stack-test") -> dict:
         env = self.env
         sts = self.client("sts", "consumer")
-        c = sts.assume_role(RoleArn=env["PRODUCER_ROLE_ARN"], RoleSessionName=session_name,
-                            ExternalId=env["PRODUCER_ROLE_EXTERNAL_ID"], DurationSeconds=900)["Credentials"]
+        c = sts.assume_role(RoleArn=env["SCHEMA_READER_ROLE_ARN"], RoleSessionName=session_name,
+                            ExternalId=env["SCHEMA_READER_EXTERNAL_ID"], DurationSeconds=900)["Credentials"]
         return {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
                 "aws_session_token": c["SessionToken"]}

@@ -28,7 +28,7 @@ CONTRACT_KEYS = [
     "CONSUMER_ACCESS_KEY_ID", "CONSUMER_SECRET_ACCESS_KEY",
     "PRODUCER_ADMIN_ACCESS_KEY_ID", "PRODUCER_ADMIN_SECRET_ACCESS_KEY",
     "CONSUMER_ADMIN_ACCESS_KEY_ID", "CONSUMER_ADMIN_SECRET_ACCESS_KEY",
-    "PRODUCER_ROLE_ARN", "PRODUCER_ROLE_EXTERNAL_ID", "REGISTRY_NAME", "SCHEMA_NAME",
+    "SCHEMA_READER_ROLE_ARN", "SCHEMA_READER_EXTERNAL_ID", "REGISTRY_NAME", "SCHEMA_NAME",
     "BROKER_SECRET_ARN", "READINGS_TABLE", "DEAD_LETTER_QUEUE_URL",
     "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "MOTO_PORT", "KAFKA_PORT", "STACK_LOG_DIR",
 ]
@@ -127,12 +127,12 @@ def test_up_writes_every_contract_key(stack: Stack):
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{stack.ports['KAFKA_PROXY_PORT']}"
     assert env["PRODUCER_ACCOUNT_ID"] == "111111111111"
     assert env["CONSUMER_ACCOUNT_ID"] == "222222222222"
-    assert env["PRODUCER_ROLE_ARN"] == "arn:aws:iam::111111111111:role/sensor-schema-reader"
+    assert env["SCHEMA_READER_ROLE_ARN"] == "arn:aws:iam::111111111111:role/sensor-schema-reader"
     assert env["BROKER_SECRET_ARN"].startswith("arn:aws:secretsmanager:eu-west-1:111111111111:secret:sensor/broker-map")
     assert "/222222222222/sensor-readings-dlq" in env["DEAD_LETTER_QUEUE_URL"]
     assert (env["REGISTRY_NAME"], env["SCHEMA_NAME"], env["READINGS_TABLE"], env["KAFKA_TOPIC"]) == (
         "sensor-registry", "sensor-readings", "sensor-readings", "sensor-readings")
-    assert len(env["PRODUCER_ROLE_EXTERNAL_ID"]) >= 16
+    assert len(env["SCHEMA_READER_EXTERNAL_ID"]) >= 16
     logs = {p.name for p in (stack.dir / "logs").iterdir()}
     assert env["STACK_LOG_DIR"] == str(stack.dir / "logs")
     assert {"moto.log", "tansu.log", "aws-proxy.log", "kafka-proxy.log"} <= logs
@@ -275,7 +275,7 @@ def test_role_is_configured_as_documented(stack: Stack):
         trust = json.loads(urllib.parse.unquote(trust))
     [stmt] = trust["Statement"]
     assert stmt["Principal"] == {"AWS": "arn:aws:iam::222222222222:user/sensor-consumer-lambda"}
-    assert stmt["Condition"] == {"StringEquals": {"sts:ExternalId": env["PRODUCER_ROLE_EXTERNAL_ID"]}}
+    assert stmt["Condition"] == {"StringEquals": {"sts:ExternalId": env["SCHEMA_READER_EXTERNAL_ID"]}}
     [policy_name] = iam.list_role_policies(RoleName="sensor-schema-reader")["PolicyNames"]
     doc = iam.get_role_policy(RoleName="sensor-schema-reader", PolicyName=policy_name)["PolicyDocument"]
     if isinstance(doc, str):
@@ -386,8 +386,8 @@ def test_aws_faultproxy_throttles_fails_refuses_and_recovers(stack: Stack):
     control(ctl, {"mode": "throttle", "match": "sts:AssumeRole", "count": 1})
     assert sts.get_caller_identity()["Account"] == env["CONSUMER_ACCOUNT_ID"]  # other operation passes
     with pytest.raises(ClientError) as e:
-        sts.assume_role(RoleArn=env["PRODUCER_ROLE_ARN"], RoleSessionName="throttled",
-                        ExternalId=env["PRODUCER_ROLE_EXTERNAL_ID"])
+        sts.assume_role(RoleArn=env["SCHEMA_READER_ROLE_ARN"], RoleSessionName="throttled",
+                        ExternalId=env["SCHEMA_READER_EXTERNAL_ID"])
     assert e.value.response["Error"]["Code"] == "Throttling"
 
     # 503 for Glue, by glob on the label.
@@ -590,7 +590,7 @@ def test_a_second_stack_runs_beside_the_first(stack: Stack, tmp_path):
         other.run("up")
         env, mine = other.env, stack.env
         assert env["AWS_ENDPOINT_URL"] != mine["AWS_ENDPOINT_URL"]
-        assert env["PRODUCER_ROLE_EXTERNAL_ID"] != mine["PRODUCER_ROLE_EXTERNAL_ID"]
+        assert env["SCHEMA_READER_EXTERNAL_ID"] != mine["SCHEMA_READER_EXTERNAL_ID"]
         # Separate worlds: the first stack's keys are unknown to the second moto.
         foreign = stack.creds("consumer")
         with pytest.raises(ClientError) as e:
@@ -718,7 +718,7 @@ def test_reset_gives_a_clean_state(stack: Stack):
 
     new = stack.env
     assert new["CONSUMER_ACCESS_KEY_ID"] != env["CONSUMER_ACCESS_KEY_ID"]
-    assert new["PRODUCER_ROLE_EXTERNAL_ID"] != env["PRODUCER_ROLE_EXTERNAL_ID"]
+    assert new["SCHEMA_READER_EXTERNAL_ID"] != env["SCHEMA_READER_EXTERNAL_ID"]
     assert stack.pids()["moto"] == moto_pid  # moto was wiped, not restarted
     # Old keys are gone with the old state.
     with pytest.raises(ClientError) as e:

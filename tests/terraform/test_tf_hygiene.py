@@ -105,7 +105,6 @@ def test_every_checkov_skip_suppresses_a_failing_check(tmp_path):
 
 PRODUCER_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS",
-    "BROKER_SECRET_ARN",
     "KAFKA_TOPIC",
     "KAFKA_SECURITY_PROTOCOL",
     "REGISTRY_NAME",
@@ -115,8 +114,8 @@ PRODUCER_ENV = {
     "ZLIB_COMPRESSION",
 }
 CONSUMER_ENV = {
-    "PRODUCER_ROLE_ARN",
-    "PRODUCER_ROLE_EXTERNAL_ID",
+    "SCHEMA_READER_ROLE_ARN",
+    "SCHEMA_READER_EXTERNAL_ID",
     "PRODUCER_REGION",
     "READINGS_TABLE",
     "DEAD_LETTER_QUEUE_URL",
@@ -139,8 +138,7 @@ def test_contract_names_are_the_ones_in_contract_md():
 
 def test_producer_environment_follows_the_contract():
     env = block(producer().resource("aws_lambda_function", "producer"), "environment")["variables"]
-    assert set(env) <= PRODUCER_ENV
-    assert set(env) == PRODUCER_ENV - {"BROKER_SECRET_ARN"}
+    assert set(env) == PRODUCER_ENV
     assert env["ZLIB_COMPRESSION"] == "${tostring(var.settings.zlib_compression)}"
     assert "AWS_ENDPOINT_URL" not in env, "local runs only"
 
@@ -148,8 +146,8 @@ def test_producer_environment_follows_the_contract():
 def test_consumer_environment_follows_the_contract():
     env = block(consumer().resource("aws_lambda_function", "consumer"), "environment")["variables"]
     assert set(env) == CONSUMER_ENV
-    assert env["PRODUCER_ROLE_ARN"] == "${var.producer.schema_reader_role_arn}"
-    assert env["PRODUCER_ROLE_EXTERNAL_ID"] == "${var.producer.schema_reader_external_id}"
+    assert env["SCHEMA_READER_ROLE_ARN"] == "${var.producer.schema_reader_role_arn}"
+    assert env["SCHEMA_READER_EXTERNAL_ID"] == "${var.producer.schema_reader_external_id}"
     assert env["DEAD_LETTER_QUEUE_URL"] == "${aws_sqs_queue.dead_letter.url}"
     assert env["READINGS_TABLE"] == "${aws_dynamodb_table.readings.name}"
 

@@ -48,7 +48,6 @@ CRATES = {"producer": REPO / "producer-account", "consumer": REPO / "consumer-ac
 # Calls the code makes only in set-ups Terraform does not create; each reason is checked below.
 NOT_GRANTED = {
     "producer": {
-        "secretsmanager:GetSecretValue": "only with BROKER_SECRET_ARN, which the producer is not given",
         "glue:CreateRegistry": "only when the registry is missing; Terraform creates it",
     },
     "consumer": {},
@@ -223,7 +222,7 @@ def test_the_scan_finds_the_calls_the_code_is_known_to_make():
     producer_ops = code_operations("producer")
     consumer_ops = code_operations("consumer")
     assert {"get_schema_by_definition", "register_schema_version", "create_schema"} <= producer_ops["shared"]
-    assert "get_secret_value" in producer_ops["own"]
+    assert producer_ops["own"] == set()
     assert consumer_ops["own"] == {"batch_write_item", "send_message_batch"}
     assert consumer_ops["shared"] == {"get_schema_version", "AssumeRoleProvider"}
     assert "get_version" in consumer_ops["reached"] and "get_or_register" not in consumer_ops["reached"]
@@ -280,12 +279,8 @@ def test_producer_role_grants_exactly_its_calls_and_lambda_needs():
 
 def test_the_calls_left_ungranted_are_never_made_in_aws():
     config = producer()
-    env = block(config.resource("aws_lambda_function", "producer"), "environment")["variables"]
-    assert "BROKER_SECRET_ARN" not in env and "KAFKA_BOOTSTRAP_SERVERS" in env
-    main = (CRATES["producer"] / "src" / "main.rs").read_text()
-    assert re.search(r"Brokers::Secret\(arn\) => \{\s*let sm = aws_sdk_secretsmanager", main)
     assert config.resource("aws_glue_registry", "this")["registry_name"] == "${var.settings.registry_name}"
-    glue = (REPO / "shared" / "src" / "registry" / "glue.rs").read_text()
+    glue = (REPO / "shared" / "src" / "aws" / "glue.rs").read_text()
     assert re.search(r"\(\w*Kind::NotFound, _\) if attempt == 0 => self\.create_registry\(\)", glue)
 
 

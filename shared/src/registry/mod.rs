@@ -1,5 +1,6 @@
-//! Schema registry access: one small trait per side, a Glue implementation, an in-memory one for
-//! tests and benchmarks, and the consumer's cache of parsed writer schemas.
+//! Schema registry access: one small trait per side, an in-memory implementation for tests and
+//! benchmarks, and the consumer's cache of parsed writer schemas. The Glue implementation is an
+//! AWS adapter: `aws::GlueRegistry` (feature `aws`).
 //!
 //! Errors say whether a retry can help ([`RegistryError::is_retryable`]) and tell a bad record
 //! ([`RegistryError::NotFound`]) from an outage or a misconfiguration.
@@ -12,11 +13,9 @@ use uuid::Uuid;
 use crate::schema::Incompatible;
 
 pub mod cache;
-pub mod glue;
 pub mod memory;
 
 pub use cache::{CacheStats, SchemaCache};
-pub use glue::{GlueRegistry, GlueRegistryConfig};
 pub use memory::MemoryRegistry;
 
 /// One registered version of a schema.

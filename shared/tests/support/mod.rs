@@ -225,14 +225,13 @@ impl Stack {
             .credentials_provider(self.credentials(who))
     }
 
-    /// The cross-account reader role with its external id, as the consumer Lambda assumes it.
-    pub fn reader_role(&self, session_name: &str) -> AssumeRole {
+    /// The schema reader role with its external id, as the consumer Lambda assumes it.
+    pub fn schema_reader_role(&self, session_name: &str) -> AssumeRole {
         AssumeRole {
-            external_id: Some(self.var("PRODUCER_ROLE_EXTERNAL_ID").to_string()),
-            session_name: session_name.to_string(),
+            external_id: Some(self.var("SCHEMA_READER_EXTERNAL_ID").to_string()),
             session_length: Duration::from_secs(900),
             region: Some(self.var("PRODUCER_REGION").to_string()),
-            ..AssumeRole::new(self.var("PRODUCER_ROLE_ARN"))
+            ..AssumeRole::new(self.var("SCHEMA_READER_ROLE_ARN"), session_name)
         }
     }
 

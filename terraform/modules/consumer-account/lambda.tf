@@ -37,8 +37,8 @@ resource "aws_lambda_function" "consumer" {
 
   environment {
     variables = {
-      PRODUCER_ROLE_ARN         = var.producer.schema_reader_role_arn
-      PRODUCER_ROLE_EXTERNAL_ID = var.producer.schema_reader_external_id
+      SCHEMA_READER_ROLE_ARN    = var.producer.schema_reader_role_arn
+      SCHEMA_READER_EXTERNAL_ID = var.producer.schema_reader_external_id
       PRODUCER_REGION           = local.producer_region
       READINGS_TABLE            = aws_dynamodb_table.readings.name
       DEAD_LETTER_QUEUE_URL     = aws_sqs_queue.dead_letter.url

@@ -202,10 +202,10 @@ variable "kafka_scram_password" {
 variable "producer" {
   description = "What the consumer account takes from the producer account: attributes named like the producer root's outputs, so `terraform output -json` of the producer (or the both-accounts root's module outputs) fits as is; other attributes are ignored."
   type = object({
-    # Cross-account schema reader role the consumer Lambda assumes (PRODUCER_ROLE_ARN).
+    # Cross-account schema reader role the consumer Lambda assumes (SCHEMA_READER_ROLE_ARN).
     schema_reader_role_arn = string
 
-    # External ID the schema reader role requires (PRODUCER_ROLE_EXTERNAL_ID).
+    # External ID the schema reader role requires (SCHEMA_READER_EXTERNAL_ID).
     schema_reader_external_id = string
 
     # Region of the producer's registry and brokers (PRODUCER_REGION); null means this account's region. Interface endpoints are regional, so it must equal this region.

@@ -80,11 +80,11 @@ locals {
   topic_arn = "${replace(aws_msk_cluster.this.arn, ":cluster/", ":topic/")}/${var.settings.topic}"
 }
 
-# What the producer's code calls (shared/src/registry/glue.rs through SchemaRegistry, the Kafka
+# What the producer's code calls (shared/src/aws/glue.rs through SchemaRegistry, the Kafka
 # sink through MSK IAM) and what Lambda needs for this function's configuration (VPC ENIs, logs,
 # active tracing, the encrypted environment). Terraform creates the registry, so the code's
-# CreateRegistry fallback (taken only when the registry is missing) is not granted; the producer
-# is not given BROKER_SECRET_ARN, so it reads no secret.
+# CreateRegistry fallback (taken only when the registry is missing) is not granted. The producer
+# reads no secret.
 data "aws_iam_policy_document" "producer_lambda" {
   #checkov:skip=CKV_AWS_356:Only glue:GetSchemaVersion (Glue authorises lookups by SchemaVersionId against "*" only), the ENI actions Lambda needs for a function in a VPC and the X-Ray upload actions (no resource-level permissions) are granted on "*".
   #checkov:skip=CKV_AWS_111:The write actions on "*" are the ENI actions Lambda performs for a function in a VPC (the network interfaces do not exist before Lambda creates them) and the X-Ray upload actions, which have no resource-level permissions.

@@ -1,6 +1,6 @@
 # The producer Lambda: in the VPC, SASL/IAM to MSK, Glue through the interface endpoint.
 # It gets the IAM bootstrap list directly; the broker map describes the consumer-facing SCRAM
-# listener, so the producer is not given BROKER_SECRET_ARN and has no access to that secret.
+# listener and is for the consumer account only: the producer has no access to that secret.
 
 resource "aws_security_group" "lambda" {
   name        = "${local.name}-lambda"

@@ -76,7 +76,7 @@ output "broker_secret_kms_key_arn" {
 }
 
 output "schema_reader_role_arn" {
-  description = "ARN of the cross-account schema reader role (PRODUCER_ROLE_ARN). Known before the role exists, so the consumer can be applied first time round."
+  description = "ARN of the cross-account schema reader role (SCHEMA_READER_ROLE_ARN). Known before the role exists, so the consumer can be applied first time round."
   value       = var.create_schema_reader_role ? aws_iam_role.schema_reader[0].arn : local.schema_reader_role_arn
 }
 
@@ -86,7 +86,7 @@ output "schema_reader_role_created" {
 }
 
 output "schema_reader_external_id" {
-  description = "External ID for the cross-account role (PRODUCER_ROLE_EXTERNAL_ID)."
+  description = "External ID for the cross-account role (SCHEMA_READER_EXTERNAL_ID)."
   value       = var.settings.schema_reader_external_id
 }
 

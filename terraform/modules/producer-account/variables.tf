@@ -49,7 +49,7 @@ variable "settings" {
     # AWS account ID of the consumer account: the only principal allowed on the broker endpoint services and on the broker-map secret. May equal the producer account.
     consumer_account_id = string
 
-    # External ID the consumer must present (sts:ExternalId) when assuming the cross-account role (PRODUCER_ROLE_EXTERNAL_ID).
+    # External ID the consumer must present (sts:ExternalId) when assuming the cross-account role (SCHEMA_READER_EXTERNAL_ID).
     schema_reader_external_id = string
 
     # SASL/SCRAM user name of the consumer account's event source mapping.

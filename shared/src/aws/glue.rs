@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_glue::error::ProvideErrorMetadata;
+use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionOutput;
 use aws_sdk_glue::types::{
     Compatibility as GlueCompatibility, DataFormat, RegistryId, SchemaId, SchemaVersionNumber,
     SchemaVersionStatus,
@@ -15,8 +16,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use uuid::Uuid;
 
-use super::{RegistryError, SchemaRegistry, SchemaSource, SchemaVersion};
 use crate::failure::FailureKind;
+use crate::registry::{RegistryError, SchemaRegistry, SchemaSource, SchemaVersion};
 use crate::schema::{check_compatibility, Compatibility};
 
 /// Where the schema lives and how new versions are created.
@@ -54,12 +55,12 @@ pub struct GlueRegistry {
     known: Mutex<HashMap<String, SchemaVersion>>,
 }
 
-/// Classifies a failed Glue call with the shared classifier ([`crate::failure::classify`]).
+/// Classifies a failed Glue call with the shared classifier ([`super::classify`]).
 fn classify<E>(op: &'static str, err: &SdkError<E, HttpResponse>) -> (FailureKind, String)
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let f = crate::failure::classify(op, err);
+    let f = super::classify(op, err);
     (f.kind, f.message)
 }
 
@@ -70,6 +71,24 @@ fn to_error(kind: FailureKind, text: String) -> RegistryError {
         FailureKind::Invalid | FailureKind::AlreadyExists => RegistryError::Invalid(text),
         FailureKind::Throttled | FailureKind::Unavailable => RegistryError::Unavailable(text),
     }
+}
+
+/// A failed Glue call as the registry error its kind is.
+fn registry_error<E>(op: &'static str, err: &SdkError<E, HttpResponse>) -> RegistryError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let (kind, text) = classify(op, err);
+    to_error(kind, text)
+}
+
+/// The version a GetSchemaVersion answer describes.
+fn version_of(o: &GetSchemaVersionOutput) -> Result<SchemaVersion, RegistryError> {
+    Ok(SchemaVersion {
+        id: parse_id(o.schema_version_id())?,
+        number: o.version_number().unwrap_or(0),
+        definition: o.schema_definition().unwrap_or_default().to_string(),
+    })
 }
 
 fn parse_id(id: Option<&str>) -> Result<Uuid, RegistryError> {
@@ -156,11 +175,7 @@ impl GlueRegistry {
             .send()
             .await;
         match out {
-            Ok(o) => Ok(Some(SchemaVersion {
-                id: parse_id(o.schema_version_id())?,
-                number: o.version_number().unwrap_or(0),
-                definition: o.schema_definition().unwrap_or_default().to_string(),
-            })),
+            Ok(o) => version_of(&o).map(Some),
             Err(e) => match classify("GetSchemaVersion", &e) {
                 (FailureKind::NotFound, _) => Ok(None),
                 (k, t) => Err(to_error(k, t)),
@@ -228,18 +243,8 @@ impl GlueRegistry {
             .schema_version_id(id.to_string())
             .send()
             .await
-            .map_err(|e| {
-                let (k, t) = classify("GetSchemaVersion", &e);
-                to_error(k, t)
-            })?;
-        Ok((
-            SchemaVersion {
-                id: parse_id(o.schema_version_id())?,
-                number: o.version_number().unwrap_or(0),
-                definition: o.schema_definition().unwrap_or_default().to_string(),
-            },
-            status_of(o.status()),
-        ))
+            .map_err(|e| registry_error("GetSchemaVersion", &e))?;
+        Ok((version_of(&o)?, status_of(o.status())))
     }
 
     async fn create_registry(&self) -> Result<(), RegistryError> {
@@ -327,10 +332,7 @@ impl GlueRegistry {
             .schema_definition(definition)
             .send()
             .await
-            .map_err(|e| {
-                let (k, t) = classify("RegisterSchemaVersion", &e);
-                to_error(k, t)
-            })?;
+            .map_err(|e| registry_error("RegisterSchemaVersion", &e))?;
         let id = parse_id(out.schema_version_id())?;
         self.settle(id, status_of(out.status())).await
     }
@@ -394,23 +396,12 @@ impl SchemaSource for GlueRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::sdk_error::service_error;
     use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionError;
-    use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    fn service_error(code: &str, status: u16) -> SdkError<GetSchemaVersionError, HttpResponse> {
-        let meta = ErrorMetadata::builder().code(code).message("m").build();
-        let err = GetSchemaVersionError::generic(meta);
-        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
-        SdkError::service_error(err, raw)
-    }
 
     #[test]
     fn sdk_failures_become_registry_errors() {
-        let e = |code, status| {
-            let (k, t) = classify("GetSchemaVersion", &service_error(code, status));
-            to_error(k, t)
-        };
+        let e = |code, status| registry_error("GetSchemaVersion", &service_error(code, status));
         assert!(matches!(
             e("EntityNotFoundException", 400),
             RegistryError::NotFound(_)
@@ -431,7 +422,6 @@ mod tests {
             RegistryError::Invalid(_)
         ));
         let t: SdkError<GetSchemaVersionError, HttpResponse> = SdkError::timeout_error("slow");
-        let (k, text) = classify("GetSchemaVersion", &t);
-        assert!(to_error(k, text).is_retryable());
+        assert!(registry_error("GetSchemaVersion", &t).is_retryable());
     }
 }

@@ -1,5 +1,6 @@
 //! AWS configuration shared by the Lambdas and tools: base config, cross-account assumed-role
-//! config with self-refreshing credentials, and an interceptor that counts calls per operation.
+//! config with self-refreshing credentials, and an interceptor that counts calls per operation
+//! (the producer's `RegistryCalls` and `VersionsRegistered` metrics).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -31,11 +32,13 @@ pub struct AssumeRole {
 }
 
 impl AssumeRole {
-    pub fn new(role_arn: impl Into<String>) -> Self {
+    /// `role_arn` assumed as session `session_name` (CloudTrail shows it as the caller), for an
+    /// hour, refreshed five minutes before it expires.
+    pub fn new(role_arn: impl Into<String>, session_name: impl Into<String>) -> Self {
         AssumeRole {
             role_arn: role_arn.into(),
             external_id: None,
-            session_name: "sensor-consumer".into(),
+            session_name: session_name.into(),
             session_length: Duration::from_secs(3600),
             region: None,
             refresh_before_expiry: Duration::from_secs(300),
@@ -111,10 +114,6 @@ impl CallCounter {
             .filter(|(k, _)| k.starts_with(&prefix))
             .map(|(_, v)| v)
             .sum()
-    }
-
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.counts.lock().unwrap().clone()
     }
 }
 
