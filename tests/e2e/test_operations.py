@@ -20,7 +20,7 @@ import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
 from harness import (ROOT, TARGET_DIR, EventSourceMapping, LambdaFunction, consumer_env, count_items,
-                     produce_raw, producer_env, queue_depth, scan_items, start_stack,
+                     produce_raw, producer_env, queue_depth, scan_items,
                      wait_committed, wait_until)
 
 EVENTS = ROOT / "producer-account" / "events"
@@ -51,15 +51,6 @@ def backward_compatible(new: str, old: str) -> bool:
     """Apache avro's reference checker: readers of `new` read data written with `old`."""
     result = ReaderWriterCompatibilityChecker().get_compatibility(avro.schema.parse(new), avro.schema.parse(old))
     return result.compatibility is SchemaCompatibilityType.compatible
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = start_stack(tmp_path_factory.mktemp("operations") / "stack")
-    try:
-        yield s
-    finally:
-        s.run("down", check=False, timeout=120)
 
 
 def test_plan_then_poison_then_redrive(stack, tmp_path):

@@ -17,7 +17,8 @@ use sensor_consumer::dlq::{
     DeadLetter, DeadLetterError, DeadLetterSink, SqsDeadLetters, MAX_MESSAGE_BYTES,
 };
 use sensor_consumer::{dead_letter_reason, DEAD_LETTER_REASONS};
-use sensor_shared::failure::{classify, FailureKind};
+use sensor_shared::aws::{classify, SdkFailure};
+use sensor_shared::failure::FailureKind;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -57,7 +58,7 @@ pub trait LetterQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), DeadLetterError>> + Send;
 }
 
-fn sqs_error(op: &'static str, f: sensor_shared::failure::SdkFailure) -> DeadLetterError {
+fn sqs_error(op: &'static str, f: SdkFailure) -> DeadLetterError {
     let text = format!("{op}: {}", f.message);
     match f.kind {
         FailureKind::Throttled | FailureKind::Unavailable => DeadLetterError::Unavailable(text),

@@ -30,7 +30,7 @@ pub async fn bootstrap_from_secret(
         .secret_id(secret_arn)
         .send()
         .await
-        .map_err(|e| sensor_shared::failure::classify("GetSecretValue", &e).message)?;
+        .map_err(|e| sensor_shared::aws::classify("GetSecretValue", &e).message)?;
     let map = BrokerMap::parse(secret.secret_string().unwrap_or_default())?;
     match map.access()? {
         Access::Plaintext => Ok(map.bootstrap()),

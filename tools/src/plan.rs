@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use aws_sdk_glue::types::{SchemaId, SchemaVersionNumber};
 use sensor_producer::sink::MemorySink;
 use sensor_producer::{InvocationStats, Producer, ProducerSchemas};
-use sensor_shared::failure::{classify, FailureKind};
+use sensor_shared::aws::{classify, SdkFailure};
+use sensor_shared::failure::FailureKind;
 use sensor_shared::schema::check_compatibility;
 use sensor_shared::wire::Compression;
 use sensor_shared::{Compatibility, InferOptions, RegistryError, SchemaRegistry, SchemaVersion};
@@ -49,7 +50,7 @@ pub struct GlueView {
     pub schema_name: String,
 }
 
-fn registry_error(op: &'static str, f: sensor_shared::failure::SdkFailure) -> RegistryError {
+fn registry_error(op: &'static str, f: SdkFailure) -> RegistryError {
     let text = format!("{op}: {}", f.message);
     match f.kind {
         FailureKind::NotFound => RegistryError::NotFound(text),

@@ -87,7 +87,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .ok_or("--role-arn is needed to read the broker-map secret")?;
             let mut role = AssumeRole::new(role_arn, "sensor-local-esm");
             role.external_id = args.external_id.clone();
-            role.session_name = "sensor-local-esm".into();
             // A stand-in for Lambda's mapping on the local stack: no TLS, no SASL.
             bootstrap_from_secret(&base, &role, arn).await?
         }

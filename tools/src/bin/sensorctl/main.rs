@@ -203,8 +203,8 @@ enum DlqCommand {
     /// In partition-offset order; a letter is deleted once its reading is stored; what still
     /// fails stays, with its reason now. Key collisions only when named (--reason
     /// KeyCollision): redriving one replaces the item stored at its coordinates. The consumer's
-    /// configuration comes from its environment variables (READINGS_TABLE, PRODUCER_ROLE_ARN,
-    /// PRODUCER_ROLE_EXTERNAL_ID, PRODUCER_REGION, MAX_INFLATED_BYTES, ...), credentials from the
+    /// configuration comes from its environment variables (READINGS_TABLE, SCHEMA_READER_ROLE_ARN,
+    /// SCHEMA_READER_EXTERNAL_ID, PRODUCER_REGION, MAX_INFLATED_BYTES, ...), credentials from the
     /// usual chain (profile, environment): the queue and table with the consumer account's, the
     /// schemas through the role the consumer assumes.
     Redrive {

@@ -10,8 +10,10 @@ use sensor_consumer::config::Config;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::{BatchWriter, DynamoStore, MemoryStore};
 use sensor_consumer::{dead_letter_reason, Backoff, Consumer};
-use sensor_shared::aws::{assume_role_config, glue_client, load_base_config, AssumeRole};
-use sensor_shared::registry::{GlueRegistry, SchemaCache};
+use sensor_shared::aws::{
+    assume_role_config, glue_client, load_base_config, AssumeRole, GlueRegistry,
+};
+use sensor_shared::registry::SchemaCache;
 use sensor_tools::dlq::{listing, listing_text, schema_version_id, LetterQueue, SqsQueue};
 use sensor_tools::kafka::{bootstrap_from_secret, KafkaRecords};
 use sensor_tools::plan::{plan as plan_lines, plan_text, GlueView, PlanOptions};
@@ -114,11 +116,10 @@ pub async fn dlq(command: DlqCommand) -> Outcome {
                 _ => std::env::var(k).ok(),
             })
             .map_err(|e| Failure(format!("the consumer's configuration: {e}")))?;
-            let mut role = AssumeRole::new(&config.producer_role_arn);
-            role.external_id = config.producer_role_external_id.clone();
+            let mut role = AssumeRole::new(&config.schema_reader_role_arn, "sensorctl-redrive");
+            role.external_id = config.schema_reader_external_id.clone();
             role.region = config.producer_region.clone();
             role.session_length = config.session_length;
-            role.session_name = "sensorctl-redrive".into();
             let bootstrap = match (bootstrap_servers, broker_secret_arn) {
                 (Some(b), _) => Some(b),
                 (None, Some(arn)) => Some(
@@ -242,9 +243,8 @@ pub async fn plan(args: PlanArgs) -> Outcome {
     let base = load_base_config().await;
     let config = match &args.role_arn {
         Some(arn) => {
-            let mut role = AssumeRole::new(arn);
+            let mut role = AssumeRole::new(arn, "sensorctl-plan");
             role.external_id = args.external_id.clone();
-            role.session_name = "sensorctl-plan".into();
             assume_role_config(&base, &role).await
         }
         None => base,
