@@ -196,7 +196,8 @@ async fn an_unreadable_registered_version_is_a_lambda_error_not_a_400() {
         assert_eq!(failure.class, "SchemaUnreadable", "{broken}: {err}");
         assert!(!failure.retryable, "{broken}");
         assert!(
-            err.to_string().contains("latest registered schema cannot be read"),
+            err.to_string()
+                .contains("latest registered schema cannot be read"),
             "{broken}: {err}"
         );
         let d = lambda_runtime::Diagnostic::from(err);
