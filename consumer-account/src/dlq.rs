@@ -27,6 +27,10 @@ pub struct DeadLetter {
     /// record stays readable in Kafka at its topic, partition and offset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub omitted: Option<String>,
+    /// The schema version id in the record's Glue frame, when it has one: kept when the record
+    /// itself is left out, so the letters of a version can be found without Kafka.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version_id: Option<uuid::Uuid>,
 }
 
 /// The largest dead-letter message, and SendMessageBatch request, sent: SQS's classic limit, which
@@ -216,6 +220,7 @@ mod tests {
             value: Some("A".repeat(value_bytes)),
             headers: vec![[("h".to_string(), vec![104i8])].into()],
             omitted: None,
+            schema_version_id: Some(uuid::Uuid::from_u128(7)),
         }
     }
 
@@ -232,6 +237,7 @@ mod tests {
         assert_eq!((m.value, m.key), (None, None));
         assert!(m.headers.is_empty());
         assert_eq!((m.topic.as_str(), m.partition, m.offset), ("t", 1, 7));
+        assert_eq!(m.schema_version_id, big.schema_version_id);
         assert_eq!(m.reason, big.reason);
         assert!(m.omitted.unwrap().contains("read the record from Kafka"));
 

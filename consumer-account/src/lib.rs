@@ -10,7 +10,6 @@
 
 pub mod config;
 pub mod dlq;
-pub mod esm;
 pub mod item;
 pub mod store;
 
@@ -195,7 +194,9 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
         for (i, record) in records.iter().enumerate() {
             match self.decode(record, payloads.get(i), &schemas, &mut writer) {
                 Outcome::Item(item) => items.push((item, i)),
-                Outcome::Poison(reason) => letters.push(dead_letter(record, reason)),
+                Outcome::Poison(reason) => {
+                    letters.push(dead_letter(record, payloads.get(i), reason))
+                }
             }
         }
         // One BatchWriteItem call may not name a key twice. A key carries the record's
@@ -209,6 +210,7 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
             let (r, first) = (records[later], records[earlier]);
             letters.push(dead_letter(
                 r,
+                payloads.get(later),
                 format!(
                     "key collision: a different record has the same key, at {}/{}/{}",
                     first.topic.as_deref().unwrap_or_default(),
@@ -407,8 +409,12 @@ impl Payloads {
     }
 }
 
-fn dead_letter(r: &KafkaRecord, reason: String) -> DeadLetter {
+fn dead_letter(r: &KafkaRecord, payload: Result<&[u8], &str>, reason: String) -> DeadLetter {
     DeadLetter {
+        schema_version_id: payload
+            .ok()
+            .and_then(|p| wire::peek(p).ok())
+            .map(|(id, _)| id),
         reason,
         topic: r.topic.clone().unwrap_or_default(),
         partition: r.partition,

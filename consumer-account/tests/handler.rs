@@ -207,6 +207,19 @@ async fn poison_records_are_dead_lettered_and_the_rest_stored() {
     assert_eq!((letters[0].partition, letters[0].offset), (0, 15));
     assert_eq!(letters[0].value.as_deref(), Some(values[0].as_str()));
     assert_eq!(letters[0].headers[0]["headerKey"][0], 104);
+    // The version id of each letter whose value has a Glue frame, none for the others.
+    let unknown_id = wire::peek(&unknown_version).unwrap().0;
+    let ids: Vec<Option<uuid::Uuid>> = letters.iter().map(|l| l.schema_version_id).collect();
+    assert_eq!(
+        ids,
+        [
+            None,
+            Some(unknown_id),
+            Some(wire::peek(&raw).unwrap().0),
+            Some(foreign.id),
+            None
+        ]
+    );
 }
 
 #[tokio::test]

@@ -24,9 +24,10 @@ __all__ = ["Stack", "free_ports", "wait_until", "build_binaries", "start_stack",
 
 
 def build_binaries() -> None:
-    """Builds the two functions and the local ESM once, so no invoke waits for a compile."""
+    """Builds the two functions and the tools (local ESM, sensorctl) once, so no invoke waits for
+    a compile."""
     subprocess.run(["cargo", "build", "--quiet", "-p", "sensor-producer", "-p", "sensor-consumer",
-                    "--bins"], cwd=ROOT, check=True)
+                    "-p", "sensor-tools", "--bins"], cwd=ROOT, check=True)
 
 
 def start_stack(stack_dir: Path, **extra_ports: int) -> Stack:
@@ -166,28 +167,37 @@ class EventSourceMapping:
         old member's session to time out)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         path = self.log_dir / "local-esm.log"
-        offset = path.stat().st_size if path.exists() else 0
+        self._log_offset = path.stat().st_size if path.exists() else 0
+        self.ready_file.unlink(missing_ok=True)
         log = open(path, "ab")
-        self.proc = subprocess.Popen([str(TARGET_DIR / "debug" / "local-esm"), *self.args],
+        self.proc = subprocess.Popen([str(TARGET_DIR / "debug" / "local-esm"), *self.args,
+                                      "--ready-file", str(self.ready_file)],
                                      cwd=ROOT, env=self.proc_env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         if assigned_within is not None:
-            self.wait_assigned(path, offset, assigned_within)
+            self.wait_assigned(assigned_within)
         return self
 
-    def wait_assigned(self, path: Path, offset: int, timeout: float) -> None:
-        def new_log() -> str:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                return f.read().decode(errors="replace")
+    @property
+    def ready_file(self) -> Path:
+        """Written by local-esm once the group assigned it its partitions (their names inside)."""
+        return self.log_dir / "local-esm.ready"
 
+    def _new_log(self) -> str:
+        with open(self.log_dir / "local-esm.log", "rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode(errors="replace")
+
+    def wait_assigned(self, timeout: float) -> str:
+        """Waits for the ready file of this run; returns the assigned partitions it names."""
         def assigned() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"local-esm exited with {self.proc.returncode}:\n{new_log()[-3000:]}")
-            return "partitions assigned" in new_log()
+                raise AssertionError(f"local-esm exited with {self.proc.returncode}:\n{self._new_log()[-3000:]}")
+            return self.ready_file.exists()
 
         if not wait_until(assigned, timeout, interval=0.2):
-            raise AssertionError(f"local-esm was given no partitions within {timeout} s:\n{new_log()[-3000:]}")
+            raise AssertionError(f"local-esm was given no partitions within {timeout} s:\n{self._new_log()[-3000:]}")
+        return self.ready_file.read_text().strip()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:

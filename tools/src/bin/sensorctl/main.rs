@@ -5,10 +5,13 @@
 //! sensorctl encode --schema FILE --version-id UUID [--zlib] [--hex]                              < event.json
 //! sensorctl decode --schema FILE [--hex] [--max-inflated BYTES] [--pretty]                       < message
 //! sensorctl peek   [--hex]                                                                       < message
+//! sensorctl dlq list|show [FILTERS] [--json]                 (consumer account: the dead-letter queue)
+//! sensorctl dlq redrive   [FILTERS] [--dry-run] [--json]     (the consumer's configuration, from its environment)
+//! sensorctl plan [FILE] [--json]                             (producer account: the live registry, read only)
 //! ```
 //!
 //! Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 bad input (the event,
-//! the schema or the message), 2 bad usage.
+//! the schema or the message) or a failed command (AWS, Kafka, configuration), 2 bad usage.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,16 +25,24 @@ use sensor_shared::codec::CompiledSchema;
 use sensor_shared::infer::{infer, InferOptions};
 use sensor_shared::schema::{Compatibility, Record};
 use sensor_shared::wire::{self, Compression, DEFAULT_MAX_INFLATED};
+use sensor_tools::dlq::Selection;
+use sensor_tools::plan::PlanOptions;
+
+mod ops;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "sensorctl",
     version,
-    about = "Infer schemas and encode, decode or inspect Glue Schema Registry framed Avro messages",
-    long_about = "Infer schemas and encode, decode or inspect Glue Schema Registry framed Avro \
+    about = "Look at and operate the sensor pipeline: schemas, Glue-framed messages, dead letters, schema plans",
+    long_about = "Look at and operate the sensor pipeline.\n\n\
+                  infer, encode, decode, peek: schemas and Glue Schema Registry framed Avro \
                   messages (byte 0 = 0x03, byte 1 = 0x00 or 0x05 for zlib, bytes 2..18 = schema \
-                  version id, then the Avro body).\n\nInput is read from stdin; results go to \
-                  stdout and diagnostics to stderr. Exit status: 0 ok, 1 bad input, 2 bad usage."
+                  version id, then the Avro body), read from stdin.\n\n\
+                  dlq list|show|redrive: the consumer account's dead-letter queue. plan: what \
+                  the producer would register for some events, against the live registry.\n\n\
+                  Results go to stdout and diagnostics to stderr. Exit status: 0 ok, 1 bad input \
+                  or a failed command, 2 bad usage."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -91,6 +102,131 @@ enum Command {
         #[arg(long)]
         hex: bool,
     },
+    /// The consumer account's dead-letter queue: list, show and redrive letters.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// What the producer would do with events, against the live registry; registers nothing.
+    ///
+    /// For each invocation: reuse a version, register the next one (with the diff against the
+    /// one before) or refuse (and why, under the producer's and the schema's compatibility
+    /// modes). Registers and sends nothing. Input: one event (or array of events), or a file of
+    /// them, one per line, each one invocation; later lines see what earlier ones would
+    /// register. Credentials: the producer account's, or --role-arn.
+    Plan {
+        /// Events, one per line (default: stdin).
+        file: Option<PathBuf>,
+        #[arg(long, env = "REGISTRY_NAME", default_value = "sensor-registry")]
+        registry_name: String,
+        #[arg(long, env = "SCHEMA_NAME", default_value = "sensor-readings")]
+        schema_name: String,
+        /// The producer's mode: what it merges and checks with, and creates the schema with.
+        /// An existing schema's own mode is checked too.
+        #[arg(long, env = "SCHEMA_COMPATIBILITY", default_value = "BACKWARD")]
+        compatibility: Compatibility,
+        #[arg(long, env = "MAX_BATCH", default_value_t = 500)]
+        max_batch: usize,
+        #[arg(long, env = "DEVICE_ID", default_value = "sensorctl-plan")]
+        device_id: String,
+        #[arg(long, env = "KAFKA_TOPIC", default_value = "sensor-readings")]
+        topic: String,
+        /// Read the registry through this role (e.g. the schema reader role, from the consumer
+        /// account).
+        #[arg(long, value_name = "ARN")]
+        role_arn: Option<String>,
+        #[arg(long, value_name = "ID", requires = "role_arn")]
+        external_id: Option<String>,
+        /// One JSON object per line of input instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which letters: every filter given must match.
+#[derive(clap::Args, Debug, Clone)]
+struct Filters {
+    /// A reason class (BadValue, NotGlueFraming, UnknownSchemaVersion, CorruptBody,
+    /// KeyCollision, Unstorable); repeat for several.
+    #[arg(long = "reason", value_name = "CLASS")]
+    reasons: Vec<String>,
+    #[arg(long)]
+    topic: Option<String>,
+    /// Repeat for several.
+    #[arg(long = "partition", value_name = "P")]
+    partitions: Vec<i64>,
+    /// The first offset (inclusive).
+    #[arg(long, value_name = "OFFSET")]
+    from_offset: Option<i64>,
+    /// The last offset (inclusive).
+    #[arg(long, value_name = "OFFSET")]
+    to_offset: Option<i64>,
+}
+
+impl Filters {
+    fn selection(&self) -> Result<Selection, Failure> {
+        let s = Selection {
+            reasons: self.reasons.clone(),
+            topic: self.topic.clone(),
+            partitions: self.partitions.clone(),
+            from_offset: self.from_offset,
+            to_offset: self.to_offset,
+        };
+        s.check().map_err(Failure)?;
+        Ok(s)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum DlqCommand {
+    /// The letters grouped by reason, with Kafka coordinates and schema version ids.
+    ///
+    /// By reason class and reason text, each group in partition-offset order. Letters are held
+    /// invisible while they are read and given back at once.
+    List {
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
+        queue_url: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each letter in full, one JSON object per line, in partition-offset order.
+    ///
+    /// With its reason class, schema version id and message id added.
+    Show {
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
+        queue_url: String,
+    },
+    /// Sends letters' records through the consumer's decoding and writing again.
+    ///
+    /// In partition-offset order; a letter is deleted once its reading is stored; what still
+    /// fails stays, with its reason now. Key collisions only when named (--reason
+    /// KeyCollision): redriving one replaces the item stored at its coordinates. The consumer's
+    /// configuration comes from its environment variables (READINGS_TABLE, PRODUCER_ROLE_ARN,
+    /// PRODUCER_ROLE_EXTERNAL_ID, PRODUCER_REGION, MAX_INFLATED_BYTES, ...), credentials from the
+    /// usual chain (profile, environment): the queue and table with the consumer account's, the
+    /// schemas through the role the consumer assumes.
+    Redrive {
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
+        queue_url: String,
+        /// Decode and check, store nothing, leave the queue as it is.
+        #[arg(long)]
+        dry_run: bool,
+        /// Records per call of the consumer.
+        #[arg(long, default_value_t = 100)]
+        batch_size: usize,
+        /// Where to read records the letters left out (too large for the queue).
+        #[arg(long, value_name = "HOST:PORT,...")]
+        bootstrap_servers: Option<String>,
+        /// Or read the brokers from the producer's broker-map secret (through the role).
+        #[arg(long, value_name = "ARN", conflicts_with = "bootstrap_servers")]
+        broker_secret_arn: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A failure with the message for stderr; always bad input (exit 1).
@@ -130,6 +266,32 @@ fn main() -> ExitCode {
             pretty,
         } => cmd_decode(&schema, hex, max_inflated, pretty),
         Command::Peek { hex } => cmd_peek(hex),
+        Command::Dlq(command) => run_async(ops::dlq(command)),
+        Command::Plan {
+            file,
+            registry_name,
+            schema_name,
+            compatibility,
+            max_batch,
+            device_id,
+            topic,
+            role_arn,
+            external_id,
+            json,
+        } => run_async(ops::plan(ops::PlanArgs {
+            file,
+            registry_name,
+            schema_name,
+            options: PlanOptions {
+                compatibility,
+                max_batch,
+                device_id,
+                topic,
+            },
+            role_arn,
+            external_id,
+            json,
+        })),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -138,6 +300,14 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn run_async(f: impl std::future::Future<Output = Outcome>) -> Outcome {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::from(("starting the runtime", e)))?;
+    rt.block_on(f)
 }
 
 fn read_stdin() -> Result<Vec<u8>, Failure> {

@@ -1,6 +1,7 @@
 //! Local event source mapping: Kafka consumer group → `KafkaEvent` → Lambda Invoke API, offsets
 //! committed only after a successful invocation.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::primitives::Blob;
@@ -12,9 +13,9 @@ use rdkafka::consumer::{
 use rdkafka::message::{Headers, Message};
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
-use sensor_consumer::esm::{event_json, next_offsets, Batching, RawRecord};
-use sensor_shared::aws::{assume_role_config, load_base_config, AssumeRole};
-use sensor_shared::broker_map::{Access, BrokerMap};
+use sensor_shared::aws::{load_base_config, AssumeRole};
+use sensor_tools::esm::{event_json, next_offsets, Batching, RawRecord};
+use sensor_tools::kafka::bootstrap_from_secret;
 
 #[derive(Parser, Debug)]
 #[command(about = "Local stand-in for Lambda's self-managed Kafka event source mapping")]
@@ -53,12 +54,28 @@ struct Args {
     /// consumer's is 120 s). A local runtime whose function process died never answers.
     #[arg(long, default_value_t = 120_000)]
     function_timeout_ms: u64,
+    /// Written (atomically, with the assigned partitions) once the group has given this mapping
+    /// its partitions: from then on it reads the topic. Whoever waits for the mapping watches
+    /// for this file instead of reading logs.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     sensor_shared::logging::init();
     let args = Args::parse();
+    // A ready file left by an earlier run would say ready before this one is.
+    if let Some(path) = &args.ready_file {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(
+                    format!("cannot remove the old ready file {}: {e}", path.display()).into(),
+                )
+            }
+            _ => {}
+        }
+    }
     let base = load_base_config().await;
 
     let bootstrap = match (&args.bootstrap_servers, &args.broker_secret_arn) {
@@ -71,20 +88,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut role = AssumeRole::new(role_arn, "sensor-local-esm");
             role.external_id = args.external_id.clone();
             role.session_name = "sensor-local-esm".into();
-            let producer_side = assume_role_config(&base, &role).await;
-            let sm = aws_sdk_secretsmanager::Client::new(&producer_side);
-            let secret = sm.get_secret_value().secret_id(arn).send().await?;
-            let map = BrokerMap::parse(secret.secret_string().unwrap_or_default())?;
             // A stand-in for Lambda's mapping on the local stack: no TLS, no SASL.
-            match map.access()? {
-                Access::Plaintext => map.bootstrap(),
-                other => {
-                    return Err(format!(
-                        "local-esm connects in PLAINTEXT only; the broker map asks for {other:?}"
-                    )
-                    .into())
-                }
-            }
+            bootstrap_from_secret(&base, &role, arn).await?
         }
         (None, None) => return Err("give --bootstrap-servers or --broker-secret-arn".into()),
     };
@@ -101,7 +106,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
         .set("max.poll.interval.ms", "600000")
-        .create_with_context(GroupLog)?;
+        .create_with_context(GroupLog {
+            ready_file: args.ready_file.clone(),
+        })?;
     consumer.subscribe(&[&args.topic])?;
 
     // The retry loop below is the mapping's retry policy. The SDK must not retry on its own:
@@ -229,9 +236,22 @@ async fn invoke(
     Ok(body)
 }
 
-/// Logs every change of the group's partition assignment: until the first "partitions
-/// assigned", the mapping has joined no group and reads nothing (tests wait for it).
-struct GroupLog;
+/// Logs every change of the group's partition assignment and, on each assignment, writes the
+/// ready file: until the first one, the mapping has joined no group and reads nothing.
+struct GroupLog {
+    ready_file: Option<PathBuf>,
+}
+
+impl GroupLog {
+    fn mark_ready(&self, partitions: &str) {
+        let Some(path) = &self.ready_file else {
+            return;
+        };
+        if let Err(e) = sensor_tools::esm::write_ready_file(path, partitions) {
+            tracing::error!(path = %path.display(), error = %e, "cannot write the ready file");
+        }
+    }
+}
 
 impl ClientContext for GroupLog {}
 
@@ -246,7 +266,9 @@ impl ConsumerContext for GroupLog {
         };
         match rebalance {
             Rebalance::Assign(tpl) => {
-                tracing::info!(partitions = %list(tpl), "partitions assigned")
+                let partitions = list(tpl);
+                tracing::info!(partitions = %partitions, "partitions assigned");
+                self.mark_ready(&partitions);
             }
             Rebalance::Revoke(tpl) => {
                 tracing::info!(partitions = %list(tpl), "partitions revoked")

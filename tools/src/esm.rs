@@ -4,6 +4,7 @@
 //! it succeeds, so nothing is skipped.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_lambda_events::encodings::MillisecondTimestamp;
@@ -101,6 +102,16 @@ pub struct Batching {
     pub window: Duration,
 }
 
+/// Writes `partitions` and a newline to `path` through a temporary file renamed into place, so
+/// a reader sees either no file or the whole of it.
+pub fn write_ready_file(path: &Path, partitions: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{partitions}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +148,26 @@ mod tests {
         // What we send is what the consumer parses.
         let back: KafkaEvent = serde_json::from_value(j).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn ready_file_appears_whole_and_is_replaced() {
+        let dir = std::env::temp_dir().join(format!("esm-ready-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ready");
+        write_ready_file(&path, "sensor-readings-0,sensor-readings-1").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "sensor-readings-0,sensor-readings-1\n"
+        );
+        write_ready_file(&path, "sensor-readings-2").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "sensor-readings-2\n"
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file stays behind");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -525,11 +525,79 @@ fn usage_and_help() {
     run(&[], b"").usage("Usage");
     run(&["transmogrify"], b"").usage("unrecognized subcommand");
     let help = run(&["--help"], b"").ok();
-    for cmd in ["infer", "encode", "decode", "peek"] {
+    for cmd in ["infer", "encode", "decode", "peek", "dlq", "plan"] {
         assert!(help.text().contains(cmd), "{}", help.text());
     }
     let help = run(&["encode", "--help"], b"").ok();
     assert!(help.text().contains("--version-id"), "{}", help.text());
+    let help = run(&["dlq", "redrive", "--help"], b"").ok();
+    for flag in [
+        "--dry-run",
+        "--reason",
+        "--partition",
+        "--from-offset",
+        "--broker-secret-arn",
+    ] {
+        assert!(help.text().contains(flag), "{}", help.text());
+    }
+}
+
+/// Input and usage errors of the commands that talk to AWS, found before any call.
+#[test]
+fn operations_refuse_bad_input_before_calling_aws() {
+    // No endpoint answers here: a command that got as far as AWS would fail differently.
+    let offline = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let run_env = |args: &[&str], stdin: &[u8]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("DEAD_LETTER_QUEUE_URL")
+            .envs(offline)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    run_env(&["plan"], b"  \n").bad_input("no events");
+    run_env(&["plan"], b"{}\n{\"a\": \n").bad_input("line 2 is not valid JSON");
+    run_env(&["plan", "/no/such/events.jsonl"], b"").bad_input("reading the events file");
+    run_env(&["plan", "--compatibility", "SIDEWAYS"], b"{}").usage("SIDEWAYS");
+    run_env(&["dlq", "list"], b"").usage("--queue-url");
+    run_env(
+        &[
+            "dlq",
+            "redrive",
+            "--queue-url",
+            "http://q",
+            "--reason",
+            "Poison",
+        ],
+        b"",
+    )
+    .bad_input("unknown reason \"Poison\": one of BadValue, NotGlueFraming");
+    run_env(
+        &[
+            "dlq",
+            "show",
+            "--queue-url",
+            "http://q",
+            "--from-offset",
+            "5",
+            "--to-offset",
+            "4",
+        ],
+        b"",
+    )
+    .bad_input("--from-offset 5 is past --to-offset 4");
 }
 
 /// infer → encode → peek → decode through the tool gives the event back, for both compressions.
@@ -566,7 +634,7 @@ fn round_trip_through_the_tool() {
 
 fn avro_fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/avro")
+        .join("../shared/tests/fixtures/avro")
         .join(name)
 }
 

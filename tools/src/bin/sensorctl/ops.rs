@@ -1,0 +1,270 @@
+//! Wiring of the commands that talk to AWS and Kafka: clients and configuration in, the
+//! library's functions called, results printed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use sensor_consumer::config::Config;
+use sensor_consumer::dlq::MemoryDeadLetters;
+use sensor_consumer::store::{BatchWriter, DynamoStore, MemoryStore};
+use sensor_consumer::{dead_letter_reason, Backoff, Consumer};
+use sensor_shared::aws::{assume_role_config, glue_client, load_base_config, AssumeRole};
+use sensor_shared::registry::{GlueRegistry, SchemaCache};
+use sensor_tools::dlq::{listing, listing_text, schema_version_id, LetterQueue, SqsQueue};
+use sensor_tools::kafka::{bootstrap_from_secret, KafkaRecords};
+use sensor_tools::plan::{plan as plan_lines, plan_text, GlueView, PlanOptions};
+use sensor_tools::redrive::{redrive, report_text, RedriveOptions};
+
+use crate::{write_stdout, DlqCommand, Failure, Outcome};
+
+/// How long letters being listed or redriven stay invisible to other readers of the queue.
+const HOLD: Duration = Duration::from_secs(300);
+
+fn sqs_queue(base: &aws_config::SdkConfig, queue_url: &str) -> SqsQueue {
+    SqsQueue {
+        client: aws_sdk_sqs::Client::new(base),
+        queue_url: queue_url.to_string(),
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> Outcome {
+    let text = serde_json::to_string(v).map_err(|e| Failure::from(("writing JSON", e)))?;
+    write_stdout(format!("{text}\n").as_bytes())
+}
+
+pub async fn dlq(command: DlqCommand) -> Outcome {
+    let base = load_base_config().await;
+    match command {
+        DlqCommand::List {
+            filters,
+            queue_url,
+            json,
+        } => {
+            let selection = filters.selection()?;
+            let queue = sqs_queue(&base, &queue_url);
+            let queued = queue
+                .receive_all(HOLD)
+                .await
+                .map_err(|e| Failure(e.to_string()))?;
+            let receipts: Vec<String> = queued.iter().map(|q| q.receipt.clone()).collect();
+            queue
+                .give_back(&receipts)
+                .await
+                .map_err(|e| Failure(e.to_string()))?;
+            let l = listing(&queued, &selection);
+            if json {
+                print_json(&l)
+            } else {
+                write_stdout(listing_text(&l).as_bytes())
+            }
+        }
+        DlqCommand::Show { filters, queue_url } => {
+            let selection = filters.selection()?;
+            let queue = sqs_queue(&base, &queue_url);
+            let mut queued = queue
+                .receive_all(HOLD)
+                .await
+                .map_err(|e| Failure(e.to_string()))?;
+            let receipts: Vec<String> = queued.iter().map(|q| q.receipt.clone()).collect();
+            queue
+                .give_back(&receipts)
+                .await
+                .map_err(|e| Failure(e.to_string()))?;
+            queued.sort_by_key(|q| {
+                q.letter
+                    .as_ref()
+                    .map(|l| (l.topic.clone(), l.partition, l.offset))
+                    .ok()
+            });
+            let mut out = String::new();
+            for q in &queued {
+                let Ok(l) = &q.letter else { continue };
+                if !selection.matches(l) {
+                    continue;
+                }
+                let mut v = serde_json::to_value(l).map_err(|e| Failure::from(("JSON", e)))?;
+                if let Value::Object(o) = &mut v {
+                    o.insert("class".into(), dead_letter_reason(&l.reason).into());
+                    o.insert(
+                        "schemaVersionId".into(),
+                        schema_version_id(l).map(|i| i.to_string()).into(),
+                    );
+                    o.insert("messageId".into(), q.message_id.clone().into());
+                }
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+            write_stdout(out.as_bytes())
+        }
+        DlqCommand::Redrive {
+            filters,
+            queue_url,
+            dry_run,
+            batch_size,
+            bootstrap_servers,
+            broker_secret_arn,
+            json,
+        } => {
+            let selection = filters.selection()?;
+            // The consumer's own configuration, from the variables the function is given.
+            let config = Config::from_lookup(|k| match k {
+                "DEAD_LETTER_QUEUE_URL" => Some(queue_url.clone()),
+                _ => std::env::var(k).ok(),
+            })
+            .map_err(|e| Failure(format!("the consumer's configuration: {e}")))?;
+            let mut role = AssumeRole::new(&config.producer_role_arn);
+            role.external_id = config.producer_role_external_id.clone();
+            role.region = config.producer_region.clone();
+            role.session_length = config.session_length;
+            role.session_name = "sensorctl-redrive".into();
+            let bootstrap = match (bootstrap_servers, broker_secret_arn) {
+                (Some(b), _) => Some(b),
+                (None, Some(arn)) => Some(
+                    bootstrap_from_secret(&base, &role, &arn)
+                        .await
+                        .map_err(|e| Failure(format!("the broker-map secret: {e}")))?,
+                ),
+                (None, None) => None,
+            };
+            let records = bootstrap.map(|b| KafkaRecords::new(b, Duration::from_secs(30)));
+            let opts = RedriveOptions {
+                selection,
+                dry_run,
+                batch_size,
+                hold: HOLD,
+            };
+            let queue = sqs_queue(&base, &config.dead_letter_queue_url);
+            let report = if dry_run {
+                run_redrive(
+                    &base,
+                    &config,
+                    &role,
+                    MemoryStore::default(),
+                    &queue,
+                    records.as_ref(),
+                    &opts,
+                )
+                .await
+            } else {
+                let store = DynamoStore {
+                    client: aws_sdk_dynamodb::Client::new(&base),
+                    table: config.readings_table.clone(),
+                };
+                run_redrive(
+                    &base,
+                    &config,
+                    &role,
+                    store,
+                    &queue,
+                    records.as_ref(),
+                    &opts,
+                )
+                .await
+            }
+            .map_err(Failure)?;
+            if json {
+                print_json(&report)?;
+            } else {
+                write_stdout(report_text(&report).as_bytes())?;
+            }
+            match &report.error {
+                Some(e) => Err(Failure(format!("redrive stopped: {e}"))),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+async fn run_redrive<W: BatchWriter>(
+    base: &aws_config::SdkConfig,
+    config: &Config,
+    role: &AssumeRole,
+    store: W,
+    queue: &SqsQueue,
+    records: Option<&KafkaRecords>,
+    opts: &RedriveOptions,
+) -> Result<sensor_tools::redrive::Report, String> {
+    let producer_side = assume_role_config(base, role).await;
+    let consumer = Consumer {
+        schemas: SchemaCache::new(
+            GlueRegistry::versions_by_id(glue_client(&producer_side, None)),
+            config.schema_cache_capacity,
+        ),
+        store,
+        dead_letters: MemoryDeadLetters::default(),
+        max_inflated: config.max_inflated_bytes,
+        backoff: Backoff::default(),
+    };
+    redrive(&consumer, queue, records, opts).await
+}
+
+pub struct PlanArgs {
+    pub file: Option<PathBuf>,
+    pub registry_name: String,
+    pub schema_name: String,
+    pub options: PlanOptions,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub json: bool,
+}
+
+/// The invocations in `text`: the whole text when it is one JSON value (an event, or an array
+/// of events, over several lines or not), else one per non-blank line.
+pub fn invocations(text: &str) -> Result<Vec<(usize, Value)>, Failure> {
+    if text.trim().is_empty() {
+        return Err(Failure(
+            "no events (expected a JSON object, or one per line)".into(),
+        ));
+    }
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return Ok(vec![(1, v)]);
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map(|v| (i + 1, v))
+                .map_err(|e| Failure(format!("line {} is not valid JSON: {e}", i + 1)))
+        })
+        .collect()
+}
+
+pub async fn plan(args: PlanArgs) -> Outcome {
+    let text = match &args.file {
+        Some(p) => crate::read_file(p, "events file")?,
+        None => String::from_utf8(crate::read_stdin()?)
+            .map_err(|e| Failure(format!("stdin is not UTF-8: {e}")))?,
+    };
+    let lines = invocations(&text)?;
+    let base = load_base_config().await;
+    let config = match &args.role_arn {
+        Some(arn) => {
+            let mut role = AssumeRole::new(arn);
+            role.external_id = args.external_id.clone();
+            role.session_name = "sensorctl-plan".into();
+            assume_role_config(&base, &role).await
+        }
+        None => base,
+    };
+    let view = GlueView {
+        client: glue_client(&config, None),
+        registry_name: args.registry_name,
+        schema_name: args.schema_name,
+    };
+    let steps = plan_lines(view, &lines, &args.options)
+        .await
+        .map_err(Failure)?;
+    if args.json {
+        let mut out = String::new();
+        for s in &steps {
+            out.push_str(&serde_json::to_string(s).map_err(|e| Failure::from(("JSON", e)))?);
+            out.push('\n');
+        }
+        write_stdout(out.as_bytes())
+    } else {
+        write_stdout(plan_text(&steps).as_bytes())
+    }
+}
