@@ -6,8 +6,10 @@
 //! reason and the batch goes on; outages (registry, STS, DynamoDB, the dead-letter queue) fail the
 //! invocation so the event source mapping retries the whole batch. A reading's key carries its
 //! Kafka coordinates (`sensor_shared::item`), so a retried batch overwrites its own items and two
-//! records never share one.
+//! records never share one. After the readings, each (device, window) the batch touched gets one
+//! conditional write of its aggregate ([`aggregate`]).
 
+pub mod aggregate;
 pub mod config;
 pub mod dlq;
 pub mod esm;
@@ -27,6 +29,7 @@ use serde::Serialize;
 use thiserror::Error;
 use uuid::Uuid;
 
+pub use aggregate::{AggregateStats, AggregateStore};
 pub use dlq::{DeadLetter, DeadLetterError, DeadLetterSink};
 pub use item::{Item, ItemWriter};
 pub use sensor_shared::item::{
@@ -47,6 +50,8 @@ pub struct Summary {
     /// Records whose key another record of the batch already had, with other content: kept in
     /// the dead-letter queue (and counted in `dead_lettered`).
     pub key_collisions: usize,
+    /// (device, window) aggregates written.
+    pub aggregates_written: usize,
 }
 
 /// An outage or misconfiguration: the invocation fails and the batch is retried.
@@ -131,14 +136,19 @@ pub struct BatchStats {
     /// Dead letters per reason class ([`DEAD_LETTER_REASONS`] order).
     pub dead_lettered_by_reason: [u64; 6],
     pub store: store::WriteStats,
+    pub aggregates: AggregateStats,
     pub elapsed: std::time::Duration,
 }
 
 /// The function's state, built once per container.
-pub struct Consumer<S, W, D> {
+pub struct Consumer<S, W, D, A> {
     pub schemas: SchemaCache<S>,
     pub store: W,
     pub dead_letters: D,
+    /// The aggregates table.
+    pub aggregates: A,
+    /// The aggregates' window length (`AGGREGATE_WINDOW_SECONDS`), in milliseconds.
+    pub window_ms: i64,
     pub max_inflated: usize,
     pub backoff: Backoff,
 }
@@ -148,7 +158,7 @@ enum Outcome {
     Poison(String),
 }
 
-impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
+impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink, A: AggregateStore> Consumer<S, W, D, A> {
     /// Handles one event.
     pub async fn handle(&self, event: &KafkaEvent) -> Result<Summary, ConsumerError> {
         self.handle_counted(event, &mut BatchStats::default()).await
@@ -218,12 +228,23 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
             ));
         }
         let items = folded.items;
+        let windows = aggregate::by_window(&items, self.window_ms).map_err(StoreError::Refused)?;
 
-        // Readings first: a store outage fails the batch before anything is dead-lettered, so
-        // the retries of that batch do not send its poison records again and again (the writes
-        // are idempotent; the queue is not).
+        // Readings first, then aggregates: a store outage fails the batch before anything is
+        // dead-lettered, so the retries of that batch do not send its poison records again and
+        // again (the writes are idempotent, and aggregates count a reading once; the queue is
+        // not).
         summary.stored =
             write_all_counted(&self.store, items, self.backoff, &mut stats.store).await?;
+        aggregate::apply(
+            &self.aggregates,
+            windows,
+            self.window_ms,
+            self.backoff,
+            &mut stats.aggregates,
+        )
+        .await?;
+        summary.aggregates_written = stats.aggregates.writes;
         summary.dead_lettered = letters.len();
         if !letters.is_empty() {
             for l in &letters {
@@ -439,6 +460,8 @@ pub fn metric_lines(
         .count("SchemaFetches", cache.fetches)
         .count("BatchWriteItemCalls", stats.store.calls as u64)
         .count("UnprocessedRetried", stats.store.unprocessed_retried as u64)
+        .count("AggregateWrites", stats.aggregates.writes as u64)
+        .count("AggregateConflicts", stats.aggregates.conflicts as u64)
         .millis("BatchTime", stats.elapsed);
     let mut lines = vec![set.line()];
     let reasons = DEAD_LETTER_REASONS
@@ -511,6 +534,8 @@ mod tests {
             schemas: SchemaCache::new(registry, 10),
             store: MemoryStore::default(),
             dead_letters: MemoryDeadLetters::default(),
+            aggregates: crate::aggregate::MemoryAggregates::default(),
+            window_ms: 60_000,
             max_inflated: 1 << 20,
             backoff: Backoff {
                 first: std::time::Duration::from_millis(1),

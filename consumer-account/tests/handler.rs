@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::kafka::KafkaEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
+use sensor_consumer::aggregate::MemoryAggregates;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{Backoff, Consumer, ConsumerError, StoreError};
@@ -17,13 +18,15 @@ use sensor_shared::{
 };
 use serde_json::{json, Value};
 
-type TestConsumer = Consumer<MemoryRegistry, MemoryStore, MemoryDeadLetters>;
+type TestConsumer = Consumer<MemoryRegistry, MemoryStore, MemoryDeadLetters, MemoryAggregates>;
 
 fn consumer() -> TestConsumer {
     Consumer {
         schemas: SchemaCache::new(MemoryRegistry::new(Compatibility::Backward), 100),
         store: MemoryStore::default(),
         dead_letters: MemoryDeadLetters::default(),
+        aggregates: MemoryAggregates::default(),
+        window_ms: 60_000,
         max_inflated: 1 << 20,
         backoff: Backoff {
             first: Duration::from_millis(1),
