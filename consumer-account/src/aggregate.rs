@@ -661,25 +661,29 @@ impl AggregateStore for DynamoAggregates {
     }
 
     async fn put(&self, next: &Aggregate, expected: u64) -> Result<Put, StoreError> {
-        let put = self
+        // A new window must not exist yet; a stored one must still be at the version read.
+        let (condition, name, values) = if expected == 0 {
+            ("attribute_not_exists(#k)", DEVICE_ID, None)
+        } else {
+            let v = HashMap::from([(":v".to_string(), AttributeValue::N(expected.to_string()))]);
+            ("#k = :v", ATTR_VERSION, Some(v))
+        };
+        let written = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(next.to_attributes()));
-        let put = if expected == 0 {
-            put.condition_expression("attribute_not_exists(#d)")
-                .expression_attribute_names("#d", DEVICE_ID)
-        } else {
-            put.condition_expression("#v = :v")
-                .expression_attribute_names("#v", ATTR_VERSION)
-                .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
-        };
-        match put.send().await {
+            .set_item(Some(next.to_attributes()))
+            .condition_expression(condition)
+            .expression_attribute_names("#k", name)
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        match written {
             Ok(_) => Ok(Put::Written),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+        {
                 Ok(Put::Conflict)
             }
             Err(e) => Err(store_error("PutItem", classify("PutItem", &e))),

@@ -76,6 +76,7 @@ def consumer_env(env: dict, aws_endpoint: str | None = None, **overrides: str) -
         "PRODUCER_ROLE_EXTERNAL_ID": env["PRODUCER_ROLE_EXTERNAL_ID"],
         "PRODUCER_REGION": env["AWS_REGION"],
         "READINGS_TABLE": env["READINGS_TABLE"],
+        "AGGREGATES_TABLE": env["AGGREGATES_TABLE"],
         "DEAD_LETTER_QUEUE_URL": env["DEAD_LETTER_QUEUE_URL"],
     }
     out.update(overrides)

@@ -21,7 +21,7 @@ AWS = {"AWS_ENDPOINT_URL": CLOSED, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID
        "AWS_SECRET_ACCESS_KEY": "secret", "AWS_EC2_METADATA_DISABLED": "true",
        "AWS_MAX_ATTEMPTS": "2"}
 CONSUMER = {**AWS, "PRODUCER_ROLE_ARN": "arn:aws:iam::111111111111:role/reader",
-            "PRODUCER_ROLE_EXTERNAL_ID": "x", "READINGS_TABLE": "readings",
+            "PRODUCER_ROLE_EXTERNAL_ID": "x", "READINGS_TABLE": "readings", "AGGREGATES_TABLE": "aggregates",
             "DEAD_LETTER_QUEUE_URL": f"{CLOSED}/222222222222/dlq"}
 PRODUCER = {**AWS, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "REGISTRY_NAME": "r",
             "SCHEMA_NAME": "s", "DEVICE_ID": "d1", "DELIVERY_TIMEOUT_MS": "1000"}
