@@ -683,7 +683,7 @@ impl AggregateStore for DynamoAggregates {
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
+            {
                 Ok(Put::Conflict)
             }
             Err(e) => Err(store_error("PutItem", classify("PutItem", &e))),

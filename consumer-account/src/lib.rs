@@ -33,8 +33,8 @@ pub use aggregate::{AggregateStats, AggregateStore};
 pub use dlq::{DeadLetter, DeadLetterError, DeadLetterSink};
 pub use item::{Item, ItemWriter};
 pub use sensor_shared::item::{
-    Coordinates, ATTR_OFFSET, ATTR_PARTITION, ATTR_READING_ID, ATTR_SCHEMA_VERSION, ATTR_TOPIC,
-    MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_ATTRIBUTES,
+    Coordinates, ATTR_HEADERS, ATTR_OFFSET, ATTR_PARTITION, ATTR_READING_ID, ATTR_SCHEMA_VERSION,
+    ATTR_TOPIC, MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_ATTRIBUTES,
 };
 pub use store::{write_all, write_all_counted, Backoff, BatchWriter, StoreError, WriteStats};
 
@@ -309,7 +309,16 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink, A: AggregateStore> Cons
             partition: record.partition,
             offset: record.offset,
         };
-        match decode_item(bytes, self.max_inflated, schemas, at, writer) {
+        // Each entry of the event's list is one header (a map of one name).
+        let headers: Vec<(&str, Vec<u8>)> = record
+            .headers
+            .iter()
+            .flat_map(|h| h.iter())
+            .map(|(name, v)| (name.as_str(), v.iter().map(|b| *b as u8).collect()))
+            .collect();
+        let headers: Vec<sensor_shared::item::Header<'_>> =
+            headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        match decode_record(bytes, self.max_inflated, schemas, at, &headers, writer) {
             Ok(item) => Outcome::Item(item),
             Err(reason) => Outcome::Poison(reason),
         }
@@ -379,14 +388,33 @@ pub fn decode_item(
     at: Coordinates<'_>,
     writer: &mut ItemWriter,
 ) -> Result<Item, String> {
+    decode_record(bytes, max_inflated, schemas, at, &[], writer)
+}
+
+/// [`decode_item`] for a record with Kafka headers, which the item keeps as `_kafkaHeaders`.
+pub fn decode_record(
+    bytes: &[u8],
+    max_inflated: usize,
+    schemas: &BatchSchemas,
+    at: Coordinates<'_>,
+    headers: &[sensor_shared::item::Header<'_>],
+    writer: &mut ItemWriter,
+) -> Result<Item, String> {
     let frame = wire::decode(bytes, max_inflated).map_err(|e| format!("not Glue framing: {e}"))?;
     let schema = match schemas.get(&frame.schema_version_id) {
         Some(Ok(s)) => s,
         Some(Err(reason)) => return Err(reason.clone()),
         None => return Err("schema version not resolved".into()),
     };
-    sensor_shared::item::write_reading(schema, &frame.body, &frame.schema_version_id, at, writer)
-        .map(|w| w.item)
+    sensor_shared::item::write_reading_with_headers(
+        schema,
+        &frame.body,
+        &frame.schema_version_id,
+        at,
+        headers,
+        writer,
+    )
+    .map(|w| w.item)
 }
 
 /// The batch's record values, base64-decoded into one buffer.

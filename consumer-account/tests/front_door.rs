@@ -46,6 +46,7 @@ fn producer() -> Producer<MemoryRegistry, MemorySink> {
         compression: Compression::None,
         max_batch: 100,
         topic: TOPIC.into(),
+        envelope: false,
         clock: || 1_767_225_600_000,
     }
 }
