@@ -17,7 +17,8 @@ import pytest
 
 from harness import (EventSourceMapping, FaultProxy, LambdaFunction, committed_offsets,
                      consumer_env, count_items, free_ports, producer_env, read_topic,
-                     rewind_group, scan_items, start_stack, stop_function_tree, wait_committed)
+                     rewind_group, scan_items, start_stack, stop_function_tree, wait_committed,
+                     wait_until)
 
 GROUP = "sensor-consumer-esm"
 BASE_TS = 1_790_000_000_000
@@ -125,20 +126,27 @@ def test_aggregates_equal_the_readings_under_throttling_and_a_restart_from_older
 
     acked = {}
     for b in range(10):
-        if b == 3:
-            # Aggregate writes throttled after the readings went in: batches fail part way.
-            aws.fault("throttle", "dynamodb:PutItem", for_seconds=4)
-        if b == 6:
-            # Every DynamoDB call throttled: reads of the windows too.
-            aws.fault("throttle", "dynamodb", for_seconds=4)
         ok, body = producer.invoke(readings(b * 1000, 1000))
         assert ok and body["statusCode"] == 200, body
         for i, d in enumerate(body["records"]):
             acked[b * 1000 + i] = (d["partition"], d["offset"])
+    # Mid-run, by the consumer's progress: aggregate writes throttled after the readings went in
+    # (more than the SDK's own retries absorb, so batches fail part way), then every DynamoDB
+    # call, reads of the windows included.
+    assert wait_until(lambda: aws.count("passed", "dynamodb:PutItem") >= 30, 120, interval=0.05)
+    aws.fault("throttle", "dynamodb:PutItem", count=40)
+    assert wait_until(lambda: aws.state()["mode"] == "pass", 120, interval=0.1)
+    gets = aws.count("passed", "dynamodb:BatchGetItem")
+    assert wait_until(lambda: aws.count("passed", "dynamodb:BatchGetItem") >= gets + 3, 120, interval=0.05)
+    aws.fault("throttle", "dynamodb", count=40)
     assert wait_committed(env, GROUP, acked.values(), 300), committed_offsets(
         env["KAFKA_BOOTSTRAP_SERVERS"], GROUP, env["KAFKA_TOPIC"])
-    assert aws.count("faulted", "dynamodb:PutItem") > 0
-    assert aws.count("faulted", "dynamodb:BatchGetItem") + aws.count("faulted", "dynamodb:BatchWriteItem") > 0
+    faulted = aws.state()["faulted"]
+    assert faulted.get("dynamodb:PutItem", 0) >= 40, faulted
+    assert faulted.get("dynamodb:BatchGetItem", 0) + faulted.get("dynamodb:BatchWriteItem", 0) > 0, faulted
+    failed = [ln for ln in (logs / "esm-1" / "local-esm.log").read_text().splitlines()
+              if "invocation failed; retrying the batch" in ln]
+    assert failed, "no batch failed part way"
     assert count_items(stack) == 10_000
     windows = assert_aggregates_match(stack)
     assert windows >= DEVICES * 16, windows
