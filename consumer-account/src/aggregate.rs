@@ -114,7 +114,7 @@ impl FieldStats {
 /// `None` at 1e126 or more, which DynamoDB cannot hold.
 pub fn storable(v: &BigDecimal) -> Option<BigDecimal> {
     let v = v.normalized();
-    if v == BigDecimal::from(0) {
+    if v == 0 {
         return Some(BigDecimal::from(0));
     }
     let v = if v.digits() > MAX_DIGITS {
