@@ -32,7 +32,7 @@ AWS = {"AWS_ENDPOINT_URL": CLOSED, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID
        "AWS_SECRET_ACCESS_KEY": "secret", "AWS_EC2_METADATA_DISABLED": "true"}
 FUNCTIONS = {
     "consumer": ({**AWS, "SCHEMA_READER_ROLE_ARN": "arn:aws:iam::111111111111:role/reader",
-                  "SCHEMA_READER_EXTERNAL_ID": "x", "READINGS_TABLE": "readings",
+                  "SCHEMA_READER_EXTERNAL_ID": "x", "READINGS_TABLE": "readings", "AGGREGATES_TABLE": "aggregates",
                   "DEAD_LETTER_QUEUE_URL": f"{CLOSED}/222222222222/dlq"},
                  {"eventSource": "SelfManagedKafka", "records": {}}),
     "producer": ({**AWS, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "REGISTRY_NAME": "r",

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from harness import (ROOT, EventSourceMapping, LambdaFunction, build_binaries,
                      consumer_env, producer_env, scan_items, start_stack,
-                     wait_for_items)
+                     wait_for_items, wait_until)
 
 EVENTS = ROOT / "producer-account" / "events"
 SCENARIO = ["empty", "temperature", "empty"]
@@ -57,18 +57,28 @@ def schema_lines(definition: dict) -> list[str]:
     return [json.dumps(head)] + ["  " + json.dumps(f) for f in definition["fields"]]
 
 
+def plain(v):
+    """A stored value with numbers as int or float."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in sorted(v.items())}
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    return v
+
+
 def readings(stack) -> list[dict]:
-    """The readings table as plain values, numbers as int or float."""
-    def plain(v):
-        if isinstance(v, Decimal):
-            return int(v) if v == v.to_integral_value() else float(v)
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in sorted(v.items())}
-        if isinstance(v, list):
-            return [plain(x) for x in v]
-        return v
+    """The readings table as plain values."""
     items = [plain(i) for i in scan_items(stack)]
     return sorted(items, key=lambda i: (i["deviceId"], i["_readingId"]))
+
+
+def aggregates(stack) -> list[dict]:
+    """The aggregates table as plain values, without the bookkeeping (watermarks, version)."""
+    items = [{k: v for k, v in plain(a).items() if not k.startswith("_")}
+             for a in scan_items(stack, stack.env["AGGREGATES_TABLE"])]
+    return sorted(items, key=lambda a: (a["deviceId"], a["windowStart"]))
 
 
 def synthetic(producer, n: int, batch: int = 500) -> int:
@@ -146,6 +156,22 @@ def main() -> int:
               "each reading stored under the readingId the producer answered")
         temps = [i.get("temperature") for i in sorted(items, key=lambda i: i["timestamp"])]
         check(temps == [None, 30, None], "the second reading has temperature 30")
+
+        title("consumer account: the aggregate of their window (deviceId, windowStart)")
+        wait_until(lambda: sum(a["count"] for a in aggregates(stack)) >= len(SCENARIO), 60, interval=0.2)
+        windows = aggregates(stack)
+        for a in windows:
+            print("  " + json.dumps(a))
+        # Three readings a few seconds apart: one window, or two when a minute began between them.
+        check(sum(a["count"] for a in windows) == len(SCENARIO) and 1 <= len(windows) <= 2,
+              f"{len(SCENARIO)} readings counted in {len(windows)} window(s)")
+        stamps = [i["timestamp"] for i in items]
+        check(min(a["firstTimestamp"] for a in windows) == min(stamps)
+              and max(a["lastTimestamp"] for a in windows) == max(stamps),
+              "first and last timestamps are the readings'")
+        temperature = [a["fields"]["temperature"] for a in windows if "temperature" in a["fields"]]
+        check(temperature == [{"avg": 30, "count": 1, "max": 30, "min": 30, "sum": 30}],
+              "temperature: count 1, min = max = sum = avg = 30")
 
         if args.synthetic:
             title(f"{args.synthetic} synthetic readings")

@@ -24,7 +24,7 @@ output "producer" {
 }
 
 output "consumer" {
-  description = "Consumer account: Lambda, event source mapping, readings table, dead-letter queue."
+  description = "Consumer account: Lambda, event source mapping, readings and aggregates tables, dead-letter queue."
   value = {
     account_id                = module.consumer.account_id
     consumer_function_name    = module.consumer.consumer_function_name
@@ -32,6 +32,7 @@ output "consumer" {
     event_source_mapping_uuid = module.consumer.event_source_mapping_uuid
     kafka_bootstrap_servers   = module.consumer.kafka_bootstrap_servers
     readings_table_name       = module.consumer.readings_table_name
+    aggregates_table_name     = module.consumer.aggregates_table_name
     dead_letter_queue_url     = module.consumer.dead_letter_queue_url
   }
 

@@ -26,6 +26,7 @@ use aws_lambda_events::encodings::MillisecondTimestamp;
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use sensor_consumer::aggregate::MemoryAggregates;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{
@@ -87,7 +88,7 @@ fn consumer<W: BatchWriter>(
     store: W,
     id: Uuid,
     definition: &str,
-) -> Consumer<FixedSource, W, MemoryDeadLetters> {
+) -> Consumer<FixedSource, W, MemoryDeadLetters, MemoryAggregates> {
     Consumer {
         schemas: SchemaCache::new(
             FixedSource(HashMap::from([(id, definition.to_string())])),
@@ -95,6 +96,8 @@ fn consumer<W: BatchWriter>(
         ),
         store,
         dead_letters: MemoryDeadLetters::default(),
+        aggregates: MemoryAggregates::default(),
+        window_ms: 60_000,
         max_inflated: MAX_INFLATED,
         backoff: Backoff::default(),
     }

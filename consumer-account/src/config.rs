@@ -13,6 +13,10 @@ pub struct Config {
     /// Region of the producer's registry (defaults to the function's region).
     pub producer_region: Option<String>,
     pub readings_table: String,
+    /// Per-device windowed aggregates (PK `deviceId` S, SK `windowStart` N).
+    pub aggregates_table: String,
+    /// The aggregates' window length.
+    pub aggregate_window: Duration,
     pub dead_letter_queue_url: String,
     pub schema_cache_capacity: usize,
     /// Cap on an inflated zlib body.
@@ -69,6 +73,13 @@ impl Config {
             schema_reader_external_id: get("SCHEMA_READER_EXTERNAL_ID"),
             producer_region: get("PRODUCER_REGION"),
             readings_table: get("READINGS_TABLE").ok_or(ConfigError::Missing("READINGS_TABLE"))?,
+            aggregates_table: get("AGGREGATES_TABLE")
+                .ok_or(ConfigError::Missing("AGGREGATES_TABLE"))?,
+            aggregate_window: Duration::from_secs(number(
+                "AGGREGATE_WINDOW_SECONDS",
+                crate::aggregate::DEFAULT_WINDOW_SECONDS as usize,
+                1,
+            )? as u64),
             dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL")
                 .ok_or(ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?,
             schema_cache_capacity: number("SCHEMA_CACHE_CAPACITY", 1000, 1)?,
@@ -102,10 +113,37 @@ mod tests {
             ),
             ("SCHEMA_READER_EXTERNAL_ID", "x"),
             ("READINGS_TABLE", "t"),
+            ("AGGREGATES_TABLE", "a"),
             ("DEAD_LETTER_QUEUE_URL", "http://q"),
         ];
         let c = cfg(&ok).unwrap();
         assert_eq!(c.schema_cache_capacity, 1000);
+        assert_eq!(c.aggregate_window, Duration::from_secs(60));
+        let mut with = ok.to_vec();
+        with.push(("AGGREGATE_WINDOW_SECONDS", "300"));
+        assert_eq!(
+            cfg(&with).unwrap().aggregate_window,
+            Duration::from_secs(300)
+        );
+        with.push(("AGGREGATE_WINDOW_SECONDS", "0"));
+        let mut zero = ok.to_vec();
+        zero.push(("AGGREGATE_WINDOW_SECONDS", "0"));
+        assert!(matches!(
+            cfg(&zero),
+            Err(ConfigError::Invalid {
+                var: "AGGREGATE_WINDOW_SECONDS",
+                ..
+            })
+        ));
+        let no_table: Vec<_> = ok
+            .iter()
+            .filter(|(k, _)| *k != "AGGREGATES_TABLE")
+            .copied()
+            .collect();
+        assert_eq!(
+            cfg(&no_table),
+            Err(ConfigError::Missing("AGGREGATES_TABLE"))
+        );
         assert_eq!(c.schema_reader_external_id.as_deref(), Some("x"));
         assert_eq!(
             cfg(&ok[1..]),

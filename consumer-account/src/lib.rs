@@ -6,8 +6,10 @@
 //! reason and the batch goes on; outages (registry, STS, DynamoDB, the dead-letter queue) fail the
 //! invocation so the event source mapping retries the whole batch. A reading's key carries its
 //! Kafka coordinates (`sensor_shared::item`), so a retried batch overwrites its own items and two
-//! records never share one.
+//! records never share one. After the readings, each (device, window) the batch touched gets one
+//! conditional write of its aggregate ([`aggregate`]).
 
+pub mod aggregate;
 pub mod config;
 pub mod dlq;
 pub mod item;
@@ -26,11 +28,12 @@ use serde::Serialize;
 use thiserror::Error;
 use uuid::Uuid;
 
+pub use aggregate::{AggregateStats, AggregateStore};
 pub use dlq::{DeadLetter, DeadLetterError, DeadLetterSink};
 pub use item::{Item, ItemWriter};
 pub use sensor_shared::item::{
-    Coordinates, ATTR_OFFSET, ATTR_PARTITION, ATTR_READING_ID, ATTR_SCHEMA_VERSION, ATTR_TOPIC,
-    MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_ATTRIBUTES,
+    Coordinates, ATTR_HEADERS, ATTR_OFFSET, ATTR_PARTITION, ATTR_READING_ID, ATTR_SCHEMA_VERSION,
+    ATTR_TOPIC, MAX_ITEM_BYTES, MAX_PARTITION_KEY_BYTES, RESERVED_ATTRIBUTES,
 };
 pub use store::{write_all, write_all_counted, Backoff, BatchWriter, StoreError, WriteStats};
 
@@ -46,6 +49,8 @@ pub struct Summary {
     /// Records whose key another record of the batch already had, with other content: kept in
     /// the dead-letter queue (and counted in `dead_lettered`).
     pub key_collisions: usize,
+    /// (device, window) aggregates written.
+    pub aggregates_written: usize,
 }
 
 /// An outage or misconfiguration: the invocation fails and the batch is retried.
@@ -130,14 +135,19 @@ pub struct BatchStats {
     /// Dead letters per reason class ([`DEAD_LETTER_REASONS`] order).
     pub dead_lettered_by_reason: [u64; 6],
     pub store: store::WriteStats,
+    pub aggregates: AggregateStats,
     pub elapsed: std::time::Duration,
 }
 
 /// The function's state, built once per container.
-pub struct Consumer<S, W, D> {
+pub struct Consumer<S, W, D, A> {
     pub schemas: SchemaCache<S>,
     pub store: W,
     pub dead_letters: D,
+    /// The aggregates table.
+    pub aggregates: A,
+    /// The aggregates' window length (`AGGREGATE_WINDOW_SECONDS`), in milliseconds.
+    pub window_ms: i64,
     pub max_inflated: usize,
     pub backoff: Backoff,
 }
@@ -147,7 +157,7 @@ enum Outcome {
     Poison(String),
 }
 
-impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
+impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink, A: AggregateStore> Consumer<S, W, D, A> {
     /// Handles one event.
     pub async fn handle(&self, event: &KafkaEvent) -> Result<Summary, ConsumerError> {
         self.handle_counted(event, &mut BatchStats::default()).await
@@ -220,12 +230,23 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
             ));
         }
         let items = folded.items;
+        let windows = aggregate::by_window(&items, self.window_ms).map_err(StoreError::Refused)?;
 
-        // Readings first: a store outage fails the batch before anything is dead-lettered, so
-        // the retries of that batch do not send its poison records again and again (the writes
-        // are idempotent; the queue is not).
+        // Readings first, then aggregates: a store outage fails the batch before anything is
+        // dead-lettered, so the retries of that batch do not send its poison records again and
+        // again (the writes are idempotent, and aggregates count a reading once; the queue is
+        // not).
         summary.stored =
             write_all_counted(&self.store, items, self.backoff, &mut stats.store).await?;
+        aggregate::apply(
+            &self.aggregates,
+            windows,
+            self.window_ms,
+            self.backoff,
+            &mut stats.aggregates,
+        )
+        .await?;
+        summary.aggregates_written = stats.aggregates.writes;
         summary.dead_lettered = letters.len();
         if !letters.is_empty() {
             for l in &letters {
@@ -290,7 +311,16 @@ impl<S: SchemaSource, W: BatchWriter, D: DeadLetterSink> Consumer<S, W, D> {
             partition: record.partition,
             offset: record.offset,
         };
-        match decode_item(bytes, self.max_inflated, schemas, at, writer) {
+        // Each entry of the event's list is one header (a map of one name).
+        let headers: Vec<(&str, Vec<u8>)> = record
+            .headers
+            .iter()
+            .flat_map(|h| h.iter())
+            .map(|(name, v)| (name.as_str(), v.iter().map(|b| *b as u8).collect()))
+            .collect();
+        let headers: Vec<sensor_shared::item::Header<'_>> =
+            headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        match decode_record(bytes, self.max_inflated, schemas, at, &headers, writer) {
             Ok(item) => Outcome::Item(item),
             Err(reason) => Outcome::Poison(reason),
         }
@@ -360,14 +390,33 @@ pub fn decode_item(
     at: Coordinates<'_>,
     writer: &mut ItemWriter,
 ) -> Result<Item, String> {
+    decode_record(bytes, max_inflated, schemas, at, &[], writer)
+}
+
+/// [`decode_item`] for a record with Kafka headers, which the item keeps as `_kafkaHeaders`.
+pub fn decode_record(
+    bytes: &[u8],
+    max_inflated: usize,
+    schemas: &BatchSchemas,
+    at: Coordinates<'_>,
+    headers: &[sensor_shared::item::Header<'_>],
+    writer: &mut ItemWriter,
+) -> Result<Item, String> {
     let frame = wire::decode(bytes, max_inflated).map_err(|e| format!("not Glue framing: {e}"))?;
     let schema = match schemas.get(&frame.schema_version_id) {
         Some(Ok(s)) => s,
         Some(Err(reason)) => return Err(reason.clone()),
         None => return Err("schema version not resolved".into()),
     };
-    sensor_shared::item::write_reading(schema, &frame.body, &frame.schema_version_id, at, writer)
-        .map(|w| w.item)
+    sensor_shared::item::write_reading_with_headers(
+        schema,
+        &frame.body,
+        &frame.schema_version_id,
+        at,
+        headers,
+        writer,
+    )
+    .map(|w| w.item)
 }
 
 /// The batch's record values, base64-decoded into one buffer.
@@ -445,6 +494,8 @@ pub fn metric_lines(
         .count("SchemaFetches", cache.fetches)
         .count("BatchWriteItemCalls", stats.store.calls as u64)
         .count("UnprocessedRetried", stats.store.unprocessed_retried as u64)
+        .count("AggregateWrites", stats.aggregates.writes as u64)
+        .count("AggregateConflicts", stats.aggregates.conflicts as u64)
         .millis("BatchTime", stats.elapsed);
     let mut lines = vec![set.line()];
     let reasons = DEAD_LETTER_REASONS
@@ -517,6 +568,8 @@ mod tests {
             schemas: SchemaCache::new(registry, 10),
             store: MemoryStore::default(),
             dead_letters: MemoryDeadLetters::default(),
+            aggregates: crate::aggregate::MemoryAggregates::default(),
+            window_ms: 60_000,
             max_inflated: 1 << 20,
             backoff: Backoff {
                 first: std::time::Duration::from_millis(1),

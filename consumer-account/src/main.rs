@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use aws_lambda_events::kafka::KafkaEvent;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use sensor_consumer::aggregate::DynamoAggregates;
 use sensor_consumer::config::Config;
 use sensor_consumer::dlq::SqsDeadLetters;
 use sensor_consumer::store::DynamoStore;
@@ -25,12 +26,19 @@ async fn main() -> Result<(), Error> {
     role.session_length = config.session_length;
     let producer_side = assume_role_config(&base, &role).await;
     let registry = GlueRegistry::versions_by_id(glue_client(&producer_side, None));
+    let dynamodb = aws_sdk_dynamodb::Client::new(&base);
     let consumer = Consumer {
         schemas: SchemaCache::new(registry, config.schema_cache_capacity),
         store: DynamoStore {
-            client: aws_sdk_dynamodb::Client::new(&base),
+            client: dynamodb.clone(),
             table: config.readings_table.clone(),
         },
+        aggregates: DynamoAggregates {
+            client: dynamodb,
+            table: config.aggregates_table.clone(),
+            backoff: Backoff::default(),
+        },
+        window_ms: config.aggregate_window.as_millis() as i64,
         dead_letters: SqsDeadLetters {
             client: aws_sdk_sqs::Client::new(&base),
             queue_url: config.dead_letter_queue_url.clone(),
@@ -38,7 +46,7 @@ async fn main() -> Result<(), Error> {
         max_inflated: config.max_inflated_bytes,
         backoff: Backoff::default(),
     };
-    tracing::info!(table = %config.readings_table, role = %config.schema_reader_role_arn, "consumer ready");
+    tracing::info!(table = %config.readings_table, aggregates = %config.aggregates_table, role = %config.schema_reader_role_arn, "consumer ready");
     let consumer = &consumer;
     // The cache's counters at the end of the last invocation: metrics are per invocation.
     let last = &Mutex::new(CacheStats::default());

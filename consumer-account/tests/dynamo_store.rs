@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
-use sensor_consumer::item::item_from_attributes;
+use sensor_consumer::item::{item_from_attributes, write_attribute};
 use sensor_consumer::store::{write_all, Attributes, DynamoStore};
 use sensor_consumer::{Backoff, BatchWriter, Item, StoreError};
 use serde_json::{json, Value};
@@ -157,4 +157,136 @@ async fn refusals_and_outages_are_told_apart() {
     assert!(matches!(e, StoreError::Throttled(_)), "{e:?}");
     assert_eq!(seen.len(), 2, "the SDK retried the throttled call");
     assert_eq!(seen[0].body, seen[1].body, "with the same body");
+}
+
+mod aggregates {
+    use super::*;
+    use sensor_consumer::aggregate::{Aggregate, AggregateStore, DynamoAggregates, Put, WindowKey};
+
+    fn table(url: &str) -> DynamoAggregates {
+        DynamoAggregates {
+            client: store(url).client,
+            table: "aggregates".into(),
+            backoff: Backoff {
+                first: Duration::from_millis(1),
+                max: Duration::from_millis(1),
+                attempts: 3,
+            },
+        }
+    }
+
+    fn key(device: &str) -> WindowKey {
+        WindowKey {
+            device_id: device.into(),
+            window_start: 60_000,
+        }
+    }
+
+    fn stored(device: &str, version: u64) -> Aggregate {
+        let mut a = Aggregate::empty(key(device), 60_000);
+        a.add(&[sensor_consumer::aggregate::Reading {
+            device_id: device.into(),
+            timestamp_ms: 61_000,
+            partition: "sensor-readings#0".into(),
+            offset: 4,
+            fields: vec![("t".into(), "1.5".parse().unwrap())],
+        }]);
+        a.version = version;
+        a
+    }
+
+    /// An aggregate item as DynamoDB JSON.
+    fn json_of(a: &Aggregate) -> Value {
+        let mut buf = Vec::new();
+        write_attribute(&mut buf, &AttributeValue::M(a.to_attributes()));
+        serde_json::from_slice::<Value>(&buf).unwrap()["M"].clone()
+    }
+
+    #[tokio::test]
+    async fn windows_are_read_consistently_and_unprocessed_keys_again() {
+        let (a, b) = (stored("d1", 3), stored("d2", 1));
+        let first = json!({"Responses": {"aggregates": [json_of(&a)]},
+            "UnprocessedKeys": {"aggregates": {"Keys": [
+                {"deviceId": {"S": "d2"}, "windowStart": {"N": "60000"}}], "ConsistentRead": true}}});
+        let second = json!({"Responses": {"aggregates": [json_of(&b)]}});
+        let (url, seen) = endpoint(vec![(200, first), (200, second)]).await;
+        let got = table(&url)
+            .get_many(vec![key("d1"), key("d2"), key("d3")])
+            .await
+            .unwrap();
+        assert_eq!(got, vec![a, b]);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            seen[0].headers["x-amz-target"],
+            "DynamoDB_20120810.BatchGetItem"
+        );
+        let bodies: Vec<Value> = seen
+            .iter()
+            .map(|s| serde_json::from_slice(&s.body).unwrap())
+            .collect();
+        assert_eq!(
+            bodies[0]["RequestItems"]["aggregates"]["ConsistentRead"],
+            true
+        );
+        assert_eq!(
+            bodies[0]["RequestItems"]["aggregates"]["Keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(
+            bodies[1]["RequestItems"]["aggregates"]["Keys"],
+            json!([{"deviceId": {"S": "d2"}, "windowStart": {"N": "60000"}}])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_is_conditioned_on_the_version_read() {
+        let conflict = json!({"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+            "message": "The conditional request failed"});
+        let (url, seen) = endpoint(vec![(400, conflict), (200, json!({}))]).await;
+        let t = table(&url);
+        let mut next = stored("d1", 3);
+        assert_eq!(t.put(&next, 2).await.unwrap(), Put::Conflict);
+        next.version = 1;
+        assert_eq!(t.put(&next, 0).await.unwrap(), Put::Written);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "a conflict is not retried by the SDK");
+        let bodies: Vec<Value> = seen
+            .iter()
+            .map(|s| serde_json::from_slice(&s.body).unwrap())
+            .collect();
+        assert_eq!(bodies[0]["ConditionExpression"], "#k = :v");
+        assert_eq!(
+            bodies[0]["ExpressionAttributeNames"],
+            json!({"#k": "_version"})
+        );
+        assert_eq!(
+            bodies[0]["ExpressionAttributeValues"],
+            json!({":v": {"N": "2"}})
+        );
+        assert_eq!(bodies[0]["Item"], json_of(&stored("d1", 3)));
+        assert_eq!(bodies[1]["ConditionExpression"], "attribute_not_exists(#k)");
+        assert_eq!(
+            bodies[1]["ExpressionAttributeNames"],
+            json!({"#k": "deviceId"})
+        );
+        assert!(bodies[1].get("ExpressionAttributeValues").is_none());
+    }
+
+    #[tokio::test]
+    async fn throttling_is_a_retryable_store_error() {
+        let throttled = json!({"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "Rate exceeded"});
+        let (url, _) = endpoint(vec![(400, throttled)]).await;
+        let e = table(&url).put(&stored("d1", 1), 0).await.unwrap_err();
+        assert!(
+            matches!(e, StoreError::Throttled(ref m) if m.contains("aggregates PutItem")),
+            "{e:?}"
+        );
+        let e = table(&url).get_many(vec![key("d1")]).await.unwrap_err();
+        assert!(matches!(e, StoreError::Throttled(_)), "{e:?}");
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
 use proptest::prelude::*;
+use sensor_consumer::aggregate::MemoryAggregates;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{Backoff, Consumer};
@@ -45,6 +46,7 @@ fn producer() -> Producer<MemoryRegistry, MemorySink> {
         compression: Compression::None,
         max_batch: 100,
         topic: TOPIC.into(),
+        envelope: false,
         clock: || 1_767_225_600_000,
     }
 }
@@ -87,6 +89,8 @@ async fn through_both(events: Value) -> (u16, String, usize, usize) {
         schemas: SchemaCache::new(Versions(p.schemas.registry().versions()), 10),
         store: MemoryStore::default(),
         dead_letters: MemoryDeadLetters::default(),
+        aggregates: MemoryAggregates::default(),
+        window_ms: 60_000,
         max_inflated: 1 << 20,
         backoff: Backoff {
             first: Duration::from_millis(1),

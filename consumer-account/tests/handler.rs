@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::kafka::KafkaEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
+use sensor_consumer::aggregate::MemoryAggregates;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{Backoff, Consumer, ConsumerError, StoreError};
@@ -18,13 +19,15 @@ use sensor_shared::{
 };
 use serde_json::{json, Value};
 
-type TestConsumer = Consumer<MemoryRegistry, MemoryStore, MemoryDeadLetters>;
+type TestConsumer = Consumer<MemoryRegistry, MemoryStore, MemoryDeadLetters, MemoryAggregates>;
 
 fn consumer() -> TestConsumer {
     Consumer {
         schemas: SchemaCache::new(MemoryRegistry::new(Compatibility::Backward), 100),
         store: MemoryStore::default(),
         dead_letters: MemoryDeadLetters::default(),
+        aggregates: MemoryAggregates::default(),
+        window_ms: 60_000,
         max_inflated: 1 << 20,
         backoff: Backoff {
             first: Duration::from_millis(1),
@@ -483,9 +486,11 @@ async fn a_record_listed_twice_is_written_once_and_a_clashing_one_kept_aside() {
         "self_managed_event.json",
         &[one.clone(), one, other.clone()],
     );
-    // The same coordinates three times: twice the same record, then a different one.
+    // The same coordinates three times: twice the same record (headers too), then a different
+    // one.
     for r in event.records.values_mut().flatten() {
         (r.partition, r.offset) = (0, 15);
+        r.headers.clear();
     }
     let s = c.handle(&event).await.unwrap();
     assert_eq!(
@@ -540,4 +545,59 @@ async fn large_batches_are_chunked_and_unprocessed_items_retried() {
     assert_eq!(c.schemas.stats().fetches, 1);
     c.handle(&event).await.unwrap();
     assert_eq!(c.schemas.stats().fetches, 1);
+}
+
+#[tokio::test]
+async fn kafka_headers_are_stored_with_the_reading() {
+    use aws_sdk_dynamodb::primitives::Blob;
+    let c = consumer();
+    let values = [
+        framed(
+            &c,
+            &reading("000009", 1, json!({"t": 1})),
+            Compression::None,
+        ),
+        framed(
+            &c,
+            &reading("000009", 2, json!({"t": 2})),
+            Compression::None,
+        ),
+        framed(
+            &c,
+            &reading("000009", 3, json!({"t": 3})),
+            Compression::None,
+        ),
+    ];
+    let s = c
+        .handle(&event_from("headers_event.json", &values))
+        .await
+        .unwrap();
+    assert_eq!((s.stored, s.dead_lettered), (2, 1));
+    let table = c.store.items.lock().unwrap();
+    let first = &table[&key("000009", 1, 1, 40)];
+    let AttributeValue::M(headers) = &first["_kafkaHeaders"] else {
+        panic!("{first:?}")
+    };
+    assert_eq!(headers["source"], AttributeValue::S("gateway-3".into()));
+    assert_eq!(
+        headers["raw"],
+        AttributeValue::B(Blob::new(vec![255u8, 0, 7]))
+    );
+    assert_eq!(
+        headers["hop"],
+        AttributeValue::L(vec![
+            AttributeValue::S("a".into()),
+            AttributeValue::S("b".into())
+        ])
+    );
+    assert_eq!(headers.len(), 3);
+    assert!(!table[&key("000009", 3, 1, 42)].contains_key("_kafkaHeaders"));
+    // A header DynamoDB cannot name is a dead letter that says so.
+    let letters = c.dead_letters.letters.lock().unwrap();
+    assert_eq!(letters[0].offset, 41);
+    assert!(
+        letters[0].reason.contains("header has an empty name"),
+        "{}",
+        letters[0].reason
+    );
 }

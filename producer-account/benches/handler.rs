@@ -125,6 +125,7 @@ fn producer() -> Bench {
         compression: Compression::None,
         max_batch: 10_000,
         topic: "sensor-readings".into(),
+        envelope: false,
         clock: || CLOCK_MS,
     }
 }

@@ -43,6 +43,8 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// Largest batch accepted in one invocation.
     pub max_batch: usize,
+    /// Whether payloads are publish envelopes (`EVENT_ENVELOPE`).
+    pub event_envelope: bool,
 }
 
 /// A setting is missing or malformed; the function cannot start.
@@ -88,6 +90,11 @@ impl Config {
                 invalid("ZLIB_COMPRESSION", format!("{v:?} is not true or false"))
             })?,
         };
+        let event_envelope = match get("EVENT_ENVELOPE").as_deref() {
+            None => false,
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| invalid("EVENT_ENVELOPE", format!("{v:?} is not true or false")))?,
+        };
         let delivery_timeout = match get("DELIVERY_TIMEOUT_MS") {
             None => Duration::from_secs(10),
             Some(v) => Duration::from_millis(
@@ -118,6 +125,7 @@ impl Config {
             zlib,
             delivery_timeout,
             max_batch,
+            event_envelope,
         })
     }
 }

@@ -60,18 +60,229 @@ impl Response {
     }
 }
 
-/// Why an invocation's input can never be written: a 400.
+/// Why an invocation's input can never be written: a 400, whose message is this value's text.
+/// `index` is the event's place in a batch, `None` for a lone event.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Refusal {
     /// The payload is not an object or a non-empty array of objects within the batch limit.
     #[error("{0}")]
     Shape(String),
-    /// One event cannot be written or stored; `index` is `None` for a lone event.
-    #[error("{}{reason}", index.map(|i| format!("event {i}: ")).unwrap_or_default())]
-    Event {
+    /// The publish envelope is malformed (`EVENT_ENVELOPE=true`).
+    #[error("publish envelope: {0}")]
+    Envelope(String),
+    /// A key field (`deviceId`, `timestamp`) is outside what a key can hold.
+    #[error("{}{reason}", event_prefix(*index))]
+    KeyField {
         index: Option<usize>,
         reason: String,
     },
+    /// The event's schema cannot be inferred or merged.
+    #[error("{}{reason}", event_prefix(*index))]
+    Inference {
+        index: Option<usize>,
+        reason: String,
+    },
+    /// The event does not fit the registered schema it must be written with.
+    #[error("{} does not fit the registered schema: {reason}", index.map_or("event".into(), |i| format!("event {i}")))]
+    Misfit {
+        index: Option<usize>,
+        reason: String,
+    },
+    /// The merged schema is not compatible with the latest version.
+    #[error("{0}")]
+    Incompatible(String),
+    /// The registry refused the definition.
+    #[error("{0}")]
+    RegistryRefused(String),
+    /// The consumer could not store the reading.
+    #[error("{}cannot be stored: {reason}", event_prefix(*index))]
+    Unstorable {
+        index: Option<usize>,
+        reason: String,
+    },
+}
+
+fn event_prefix(index: Option<usize>) -> String {
+    index.map(|i| format!("event {i}: ")).unwrap_or_default()
+}
+
+impl Refusal {
+    /// The reason class (the `Reason` dimension of the `Refused` metric, [`REFUSAL_REASONS`]).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Shape(_) => "Shape",
+            Refusal::Envelope(_) => "Envelope",
+            Refusal::KeyField { .. } => "KeyField",
+            Refusal::Inference { .. } => "Inference",
+            Refusal::Misfit { .. } => "Misfit",
+            Refusal::Incompatible(_) => "Incompatible",
+            Refusal::RegistryRefused(_) => "RegistryRefused",
+            Refusal::Unstorable { .. } => "Unstorable",
+        }
+    }
+}
+
+/// Why an invocation stops early: a 400, or an outage.
+enum Stop {
+    Refused(Refusal),
+    Failed(ProducerError),
+}
+
+impl From<Refusal> for Stop {
+    fn from(r: Refusal) -> Self {
+        Stop::Refused(r)
+    }
+}
+
+impl From<ProducerError> for Stop {
+    fn from(e: ProducerError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+/// A schema failure of the event numbered `index` (`None` for a lone event): a 400, or an
+/// outage.
+fn schema_stop(failure: SchemaFailure, at: impl Fn(usize) -> Option<usize>) -> Stop {
+    match failure {
+        SchemaFailure::Event { index, error } => Refusal::Inference {
+            index: at(index),
+            reason: error.to_string(),
+        }
+        .into(),
+        SchemaFailure::Misfit { index, error } => Refusal::Misfit {
+            index: at(index),
+            reason: error.to_string(),
+        }
+        .into(),
+        SchemaFailure::Registry(e @ RegistryError::Incompatible(_)) => {
+            Refusal::Incompatible(e.to_string()).into()
+        }
+        SchemaFailure::Registry(e @ RegistryError::Invalid(_)) => {
+            Refusal::RegistryRefused(e.to_string()).into()
+        }
+        SchemaFailure::Registry(e) => ProducerError::Registry(e).into(),
+        SchemaFailure::Unreadable(e) => ProducerError::Unreadable(e).into(),
+    }
+}
+
+/// The longest Kafka message key an envelope may give: a `deviceId`'s limit, the key it replaces.
+pub const MAX_KEY_BYTES: usize = item::MAX_PARTITION_KEY_BYTES;
+
+/// One invocation's input: its events, and what an envelope gave them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Publish {
+    pub events: Vec<Map<String, Value>>,
+    /// The Kafka message key of every record (`None`: each record's `deviceId`).
+    pub key: Option<String>,
+    /// Kafka headers of every record, in name order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads a payload: a bare event or array of events, or with `envelope` a publish envelope
+/// `{"body": <event or events>, "key": "<string>", "headers": {"<name>": "<string>"}}` (`key`
+/// and `headers` optional). `max_batch` bounds the events.
+pub fn parse_payload(payload: Value, envelope: bool, max_batch: usize) -> Result<Publish, Refusal> {
+    if !envelope {
+        return Ok(Publish {
+            events: parse_events(payload, max_batch)?,
+            ..Publish::default()
+        });
+    }
+    let Value::Object(mut members) = payload else {
+        return Err(Refusal::Envelope(format!(
+            "must be a JSON object with a body, found {}",
+            sensor_shared::infer::json_kind(&payload)
+        )));
+    };
+    if let Some(other) = members
+        .keys()
+        .find(|k| !["body", "key", "headers"].contains(&k.as_str()))
+    {
+        return Err(Refusal::Envelope(format!(
+            "member {:?} is not one of body, key, headers",
+            short(other)
+        )));
+    }
+    let body = members
+        .remove("body")
+        .ok_or_else(|| Refusal::Envelope("has no body (the event or array of events)".into()))?;
+    let key = match members.remove("key") {
+        None => None,
+        Some(Value::String(k)) if (1..=MAX_KEY_BYTES).contains(&k.len()) => Some(k),
+        Some(Value::String(k)) => {
+            return Err(Refusal::Envelope(format!(
+                "key must be 1 to {MAX_KEY_BYTES} bytes, not {}",
+                k.len()
+            )))
+        }
+        Some(other) => {
+            return Err(Refusal::Envelope(format!(
+                "key must be a string, found {}",
+                sensor_shared::infer::json_kind(&other)
+            )))
+        }
+    };
+    let headers = match members.remove("headers") {
+        None => Vec::new(),
+        Some(Value::Object(h)) => h
+            .into_iter()
+            .map(|(name, v)| match v {
+                _ if name.is_empty() => Err(Refusal::Envelope("a header name is empty".into())),
+                Value::String(v) => Ok((name, v)),
+                other => Err(Refusal::Envelope(format!(
+                    "header {:?} must be a string, found {}",
+                    short(&name),
+                    sensor_shared::infer::json_kind(&other)
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(Refusal::Envelope(format!(
+                "headers must be an object of strings, found {}",
+                sensor_shared::infer::json_kind(&other)
+            )))
+        }
+    };
+    Ok(Publish {
+        events: parse_events(body, max_batch)?,
+        key,
+        headers,
+    })
+}
+
+/// A lone event or a non-empty array of at most `max_batch` events, each an object.
+fn parse_events(payload: Value, max_batch: usize) -> Result<Vec<Map<String, Value>>, Refusal> {
+    match payload {
+        Value::Object(o) => Ok(vec![o]),
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(Refusal::Shape(
+                    "empty batch: send at least one object".into(),
+                ));
+            }
+            if items.len() > max_batch {
+                return Err(Refusal::Shape(format!(
+                    "batch of {} events exceeds the limit of {max_batch}",
+                    items.len(),
+                )));
+            }
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Object(o) => Ok(o),
+                    other => Err(Refusal::Shape(format!(
+                        "event {i} must be a JSON object, found {}",
+                        sensor_shared::infer::json_kind(&other)
+                    ))),
+                })
+                .collect()
+        }
+        other => Err(Refusal::Shape(format!(
+            "event must be a JSON object or an array of objects, found {}",
+            sensor_shared::infer::json_kind(&other)
+        ))),
+    }
 }
 
 /// A failure a retry may fix: the invocation fails (a Lambda error), nothing is acknowledged.
@@ -117,8 +328,9 @@ impl From<ProducerError> for lambda_runtime::Diagnostic {
 }
 
 /// Reason classes of 400 answers (the `Reason` dimension of the `Refused` metric).
-pub const REFUSAL_REASONS: [&str; 7] = [
+pub const REFUSAL_REASONS: [&str; 8] = [
     "Shape",
+    "Envelope",
     "KeyField",
     "Inference",
     "Misfit",
@@ -178,6 +390,8 @@ pub struct Producer<R, S> {
     pub max_batch: usize,
     /// The topic readings go to: part of their key in the consumer account.
     pub topic: String,
+    /// Whether payloads are publish envelopes (`EVENT_ENVELOPE`; [`parse_payload`]).
+    pub envelope: bool,
     pub clock: fn() -> i64,
 }
 
@@ -204,96 +418,83 @@ impl<R: SchemaRegistry, S: RecordSink> Producer<R, S> {
     ) -> Result<Response, ProducerError> {
         let started = std::time::Instant::now();
         let r = match self.write(payload, stats).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err((reason, refusal))) => {
-                stats.refused = Some(reason);
+            Ok(response) => Ok(response),
+            Err(Stop::Refused(refusal)) => {
+                stats.refused = Some(refusal.reason());
                 Ok(Response::bad_request(refusal.to_string()))
             }
-            Err(e) => Err(e),
+            Err(Stop::Failed(e)) => Err(e),
         };
         stats.elapsed = started.elapsed();
         r
     }
 
-    async fn write(
-        &self,
-        payload: Value,
-        stats: &mut InvocationStats,
-    ) -> Result<Result<Response, (&'static str, Refusal)>, ProducerError> {
-        stats.readings = match &payload {
-            Value::Object(_) => 1,
-            Value::Array(items) => items.len(),
+    async fn write(&self, payload: Value, stats: &mut InvocationStats) -> Result<Response, Stop> {
+        let body = if self.envelope {
+            payload.get("body")
+        } else {
+            Some(&payload)
+        };
+        stats.readings = match body {
+            Some(Value::Object(_)) => 1,
+            Some(Value::Array(items)) => items.len(),
             _ => 0,
         };
-        let events = match self.readings(payload) {
-            Ok(events) => events,
-            Err(refusal @ Refusal::Shape(_)) => return Ok(Err(("Shape", refusal))),
-            Err(refusal) => return Ok(Err(("KeyField", refusal))),
-        };
+        let Publish {
+            events,
+            key,
+            headers,
+        } = parse_payload(payload, self.envelope, self.max_batch)?;
+        let events = self.with_keys(events)?;
         let lone = events.len() == 1;
         let at = |index: usize| (!lone).then_some(index);
-        let (active, bodies) = match self.schemas.encode_batch(&events).await {
-            Ok(ok) => ok,
-            Err(SchemaFailure::Event { index, error }) => {
-                return Ok(Err((
-                    "Inference",
-                    Refusal::Event {
-                        index: at(index),
-                        reason: error.to_string(),
-                    },
-                )))
-            }
-            Err(SchemaFailure::Misfit { index, error }) => {
-                let which = at(index).map_or("event".into(), |i| format!("event {i}"));
-                return Ok(Err((
-                    "Misfit",
-                    Refusal::Shape(format!(
-                        "{which} does not fit the registered schema: {error}"
-                    )),
-                )));
-            }
-            Err(SchemaFailure::Registry(e @ RegistryError::Incompatible(_))) => {
-                return Ok(Err(("Incompatible", Refusal::Shape(e.to_string()))))
-            }
-            Err(SchemaFailure::Registry(e @ RegistryError::Invalid(_))) => {
-                return Ok(Err(("RegistryRefused", Refusal::Shape(e.to_string()))))
-            }
-            Err(SchemaFailure::Registry(e)) => return Err(ProducerError::Registry(e)),
-            Err(SchemaFailure::Unreadable(e)) => return Err(ProducerError::Unreadable(e)),
-        };
+        let (active, bodies) = self
+            .schemas
+            .encode_batch(&events)
+            .await
+            .map_err(|f| schema_stop(f, at))?;
         let id = active.version.id;
         // Each reading's item as the consumer will write it, with the widest coordinates Kafka
-        // can give it: what the consumer could not store is refused here, not dead-lettered.
+        // can give it and the record's headers: what the consumer could not store is refused
+        // here, not dead-lettered.
         let mut writer = ItemWriter::new();
         let mut stamps = Vec::with_capacity(events.len());
+        let item_headers: Vec<item::Header<'_>> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
         for (index, body) in bodies.iter().enumerate() {
             let widest = Coordinates::widest(&self.topic);
-            match item::write_reading(&active.schema, body, &id, widest, &mut writer) {
-                Ok(w) => stamps.push(w.timestamp_ms),
-                Err(reason) => {
-                    return Ok(Err((
-                        "Unstorable",
-                        Refusal::Event {
-                            index: at(index),
-                            reason: format!("cannot be stored: {reason}"),
-                        },
-                    )))
-                }
-            }
+            let w = item::write_reading_with_headers(
+                &active.schema,
+                body,
+                &id,
+                widest,
+                &item_headers,
+                &mut writer,
+            )
+            .map_err(|reason| Refusal::Unstorable {
+                index: at(index),
+                reason,
+            })?;
+            stamps.push(w.timestamp_ms);
         }
         let records: Vec<OutRecord> = events
             .iter()
             .zip(bodies)
             .map(|(e, body)| OutRecord {
-                key: e[DEVICE_ID].as_str().unwrap_or_default().to_string(),
+                key: key
+                    .clone()
+                    .unwrap_or_else(|| e[DEVICE_ID].as_str().unwrap_or_default().to_string()),
                 payload: wire::encode(&id, self.compression, &body),
+                headers: headers.clone(),
             })
             .collect();
         let n = records.len();
         let sent = std::time::Instant::now();
         let deliveries = self.sink.send_all(records).await;
         stats.delivery_time = Some(sent.elapsed());
-        let deliveries = deliveries?;
+        let deliveries = deliveries.map_err(ProducerError::from)?;
         stats.delivered = deliveries.len();
         tracing::info!(
             schema_version_id = %id,
@@ -320,62 +521,31 @@ impl<R: SchemaRegistry, S: RecordSink> Producer<R, S> {
                 ),
             })
             .collect();
-        Ok(Ok(Response {
+        Ok(Response {
             status_code: 200,
             message: format!("{n} reading(s) delivered"),
             schema_version_id: Some(id.to_string()),
             schema_version_number: Some(active.version.number),
             records,
-        }))
+        })
     }
 
-    /// The invocation's events, each with its key fields: `deviceId` and `timestamp` added
-    /// where missing, a date-time timestamp turned into epoch milliseconds, and both within
-    /// what a key can hold.
-    fn readings(&self, payload: Value) -> Result<Vec<Value>, Refusal> {
-        let mut events = match payload {
-            Value::Object(o) => vec![o],
-            Value::Array(items) => {
-                if items.is_empty() {
-                    return Err(Refusal::Shape(
-                        "empty batch: send at least one object".into(),
-                    ));
-                }
-                if items.len() > self.max_batch {
-                    return Err(Refusal::Shape(format!(
-                        "batch of {} events exceeds the limit of {}",
-                        items.len(),
-                        self.max_batch
-                    )));
-                }
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, item)| match item {
-                        Value::Object(o) => Ok(o),
-                        other => Err(Refusal::Shape(format!(
-                            "event {i} must be a JSON object, found {}",
-                            sensor_shared::infer::json_kind(&other)
-                        ))),
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            other => {
-                return Err(Refusal::Shape(format!(
-                    "event must be a JSON object or an array of objects, found {}",
-                    sensor_shared::infer::json_kind(&other)
-                )))
-            }
-        };
+    /// The events, each with its key fields: `deviceId` and `timestamp` added where missing, a
+    /// date-time timestamp turned into epoch milliseconds, and both within what a key can hold.
+    fn with_keys(&self, events: Vec<Map<String, Value>>) -> Result<Vec<Value>, Refusal> {
         let lone = events.len() == 1;
         let now = (self.clock)();
-        for (i, e) in events.iter_mut().enumerate() {
-            add_keys(e, &self.device_id, now).map_err(|reason| Refusal::Event {
-                index: (!lone).then_some(i),
-                reason,
-            })?;
-        }
-        Ok(events.into_iter().map(Value::Object).collect())
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut e)| {
+                add_keys(&mut e, &self.device_id, now).map_err(|reason| Refusal::KeyField {
+                    index: (!lone).then_some(i),
+                    reason,
+                })?;
+                Ok(Value::Object(e))
+            })
+            .collect()
     }
 }
 

@@ -46,6 +46,7 @@ async fn main() -> Result<(), Error> {
         },
         max_batch: config.max_batch,
         topic: config.topic.clone(),
+        envelope: config.event_envelope,
         clock: now_ms,
     };
     tracing::info!(topic = %config.topic, registry = %config.registry_name, schema = %config.schema_name, "producer ready");

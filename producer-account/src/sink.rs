@@ -7,6 +7,7 @@ use std::time::Duration;
 use rdkafka::client::OAuthToken;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use thiserror::Error;
@@ -18,6 +19,8 @@ use crate::config::SecurityProtocol;
 pub struct OutRecord {
     pub key: String,
     pub payload: Vec<u8>,
+    /// Kafka headers (name, value), in order.
+    pub headers: Vec<(String, String)>,
 }
 
 /// Where a record landed.
@@ -189,12 +192,22 @@ impl RecordSink for KafkaSink {
         let total = records.len();
         let producer = self.current();
         let sends = records.iter().map(|r| {
-            producer.send(
-                FutureRecord::to(&self.topic)
-                    .key(r.key.as_bytes())
-                    .payload(&r.payload),
-                self.timeout,
-            )
+            let mut record = FutureRecord::to(&self.topic)
+                .key(r.key.as_bytes())
+                .payload(&r.payload);
+            if !r.headers.is_empty() {
+                let headers = r
+                    .headers
+                    .iter()
+                    .fold(OwnedHeaders::new(), |h, (name, value)| {
+                        h.insert(Header {
+                            key: name,
+                            value: Some(value.as_bytes()),
+                        })
+                    });
+                record = record.headers(headers);
+            }
+            producer.send(record, self.timeout)
         });
         let results = futures::future::join_all(sends).await;
         let mut deliveries = Vec::with_capacity(total);

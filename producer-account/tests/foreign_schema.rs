@@ -39,6 +39,7 @@ fn producer() -> Producer<MemoryRegistry, MemorySink> {
         compression: Compression::None,
         max_batch: 100,
         topic: "sensor-readings".into(),
+        envelope: false,
         clock: || NOW_MS,
     }
 }

@@ -29,6 +29,7 @@ fn producer(mode: Compatibility) -> Producer<MemoryRegistry, MemorySink> {
         compression: Compression::None,
         max_batch: 100,
         topic: "sensor-readings".into(),
+        envelope: false,
         clock: || 1_767_225_600_000,
     }
 }
@@ -404,4 +405,132 @@ async fn what_the_consumer_could_not_store_is_refused_at_the_door() {
         .await
         .unwrap();
     assert_eq!(r.status_code, 200, "{}", r.message);
+}
+
+fn enveloped(p: Producer<MemoryRegistry, MemorySink>) -> Producer<MemoryRegistry, MemorySink> {
+    Producer {
+        envelope: true,
+        ..p
+    }
+}
+
+#[tokio::test]
+async fn an_envelope_gives_the_records_their_key_and_headers() {
+    let p = enveloped(producer(Compatibility::Backward));
+    let r = p
+        .handle(fixture("tests/fixtures/envelope.json"))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 200, "{}", r.message);
+    assert_eq!(r.records.len(), 2);
+    let sent = p.sink.records.lock().unwrap().clone();
+    assert!(sent.iter().all(|r| r.key == "site-3"), "{sent:?}");
+    // In name order.
+    let headers = vec![
+        ("source".to_string(), "gateway-3".to_string()),
+        (
+            "traceparent".to_string(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+        ),
+    ];
+    assert!(sent.iter().all(|r| r.headers == headers), "{sent:?}");
+    // The body's events are the readings: no `body`, `key` or `headers` field in the schema.
+    let definition = &p.schemas.registry().versions()[0].definition;
+    assert!(definition.contains("temperature"), "{definition}");
+    for member in ["\"body\"", "\"key\"", "\"headers\""] {
+        assert!(!definition.contains(member), "{definition}");
+    }
+    // Without a key, each record's key is its deviceId; without headers, none.
+    let r = p
+        .handle(fixture("tests/fixtures/envelope_plain.json"))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 200, "{}", r.message);
+    let last = p.sink.records.lock().unwrap().last().cloned().unwrap();
+    assert_eq!((last.key.as_str(), last.headers.len()), ("000001", 0));
+}
+
+#[tokio::test]
+async fn without_envelopes_a_field_named_body_is_a_field() {
+    let p = producer(Compatibility::Backward);
+    let r = p
+        .handle(fixture("tests/fixtures/reading_with_body.json"))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 200, "{}", r.message);
+    let definition = &p.schemas.registry().versions()[0].definition;
+    assert!(definition.contains("\"body\""), "{definition}");
+    let sent = p.sink.records.lock().unwrap().clone();
+    assert_eq!((sent[0].key.as_str(), sent[0].headers.len()), ("000001", 0));
+    // An envelope is read as a reading: its `body` an object where the schema has a string.
+    let r = p
+        .handle(fixture("tests/fixtures/envelope_plain.json"))
+        .await
+        .unwrap();
+    assert_eq!(r.status_code, 400, "{}", r.message);
+    assert!(
+        r.message.contains("type conflict at `body`"),
+        "{}",
+        r.message
+    );
+    let r = p.handle(json!({"body": "x", "key": "k"})).await.unwrap();
+    assert_eq!(r.status_code, 200, "{}", r.message);
+    assert_eq!(p.sink.records.lock().unwrap().last().unwrap().key, "000001");
+}
+
+#[tokio::test]
+async fn a_malformed_envelope_is_a_400_and_nothing_is_produced() {
+    let p = enveloped(producer(Compatibility::Backward));
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            fixture("tests/fixtures/envelope_bad_header.json"),
+            r#"publish envelope: header "attempt" must be a string, found integer"#,
+        ),
+        (
+            fixture("tests/fixtures/envelope_empty_key.json"),
+            "publish envelope: key must be 1 to 2048 bytes, not 0",
+        ),
+        (
+            fixture("tests/fixtures/envelope_extra_member.json"),
+            r#"publish envelope: member "partition" is not one of body, key, headers"#,
+        ),
+        (
+            json!({"body": {}, "key": "k".repeat(2049)}),
+            "publish envelope: key must be 1 to 2048 bytes, not 2049",
+        ),
+        (
+            json!({"body": {}, "key": 7}),
+            "publish envelope: key must be a string, found integer",
+        ),
+        (
+            json!({"body": {}, "headers": ["a"]}),
+            "publish envelope: headers must be an object of strings, found array",
+        ),
+        (
+            json!({"body": {}, "headers": {"": "x"}}),
+            "publish envelope: a header name is empty",
+        ),
+        (json!({"key": "k"}), "publish envelope: has no body"),
+        (
+            json!([{"body": {}}]),
+            "publish envelope: must be a JSON object with a body, found array",
+        ),
+        (json!({"body": []}), "empty batch"),
+        (json!({"body": "x"}), "event must be a JSON object"),
+        (
+            json!({"body": {}, "headers": {"h": "x".repeat(410_000)}}),
+            "cannot be stored: reading exceeds DynamoDB's 409600-byte item limit",
+        ),
+    ];
+    for (payload, needle) in cases {
+        let mut stats = sensor_producer::InvocationStats::default();
+        let r = p.handle_counted(payload.clone(), &mut stats).await.unwrap();
+        assert_eq!(r.status_code, 400, "{payload}: {}", r.message);
+        assert!(r.message.starts_with(needle), "{payload}: {}", r.message);
+        assert!(stats.refused.is_some());
+        if needle.starts_with("publish envelope") {
+            assert_eq!(stats.refused, Some("Envelope"));
+        }
+    }
+    assert!(p.sink.records.lock().unwrap().is_empty());
 }

@@ -48,6 +48,7 @@ DEFAULTS = {
     "SCHEMA_NAME": "sensor-readings",
     "KAFKA_TOPIC": "sensor-readings",
     "READINGS_TABLE": "sensor-readings",
+    "AGGREGATES_TABLE": "sensor-aggregates",
     "DEAD_LETTER_QUEUE_NAME": "sensor-readings-dlq",
     "BROKER_SECRET_NAME": "sensor/broker-map",
     "SCHEMA_READER_ROLE_NAME": "sensor-schema-reader",
@@ -84,6 +85,7 @@ ROLE_ACTIONS = [
 CONSUMER_ACTIONS = [
     "sts:AssumeRole",
     "dynamodb:BatchWriteItem",
+    "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
     "dynamodb:GetItem",
     "dynamodb:DescribeTable",
@@ -102,7 +104,7 @@ CONTRACT_KEYS = [
     "PRODUCER_ADMIN_ACCESS_KEY_ID", "PRODUCER_ADMIN_SECRET_ACCESS_KEY",
     "CONSUMER_ADMIN_ACCESS_KEY_ID", "CONSUMER_ADMIN_SECRET_ACCESS_KEY",
     "SCHEMA_READER_ROLE_ARN", "SCHEMA_READER_EXTERNAL_ID", "REGISTRY_NAME", "SCHEMA_NAME",
-    "BROKER_SECRET_ARN", "READINGS_TABLE", "DEAD_LETTER_QUEUE_URL",
+    "BROKER_SECRET_ARN", "READINGS_TABLE", "AGGREGATES_TABLE", "DEAD_LETTER_QUEUE_URL",
     "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "MOTO_PORT", "KAFKA_PORT", "STACK_LOG_DIR",
 ]
 
@@ -198,6 +200,16 @@ def bootstrap_consumer(consumer: Account, cfg: dict) -> dict:
     )["TableDescription"]
     env["READINGS_TABLE"] = cfg["READINGS_TABLE"]
     env["READINGS_TABLE_ARN"] = table["TableArn"]
+    aggregates = ddb.create_table(
+        TableName=cfg["AGGREGATES_TABLE"],
+        KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"},
+                   {"AttributeName": "windowStart", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"},
+                              {"AttributeName": "windowStart", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )["TableDescription"]
+    env["AGGREGATES_TABLE"] = cfg["AGGREGATES_TABLE"]
+    env["AGGREGATES_TABLE_ARN"] = aggregates["TableArn"]
 
     sqs = consumer.client("sqs")
     # 256 KiB, as Terraform sets it: the consumer keeps its dead letters within that.

@@ -37,6 +37,10 @@ pub const ATTR_SCHEMA_VERSION: &str = "_schemaVersionId";
 pub const ATTR_TOPIC: &str = "_kafkaTopic";
 pub const ATTR_PARTITION: &str = "_kafkaPartition";
 pub const ATTR_OFFSET: &str = "_kafkaOffset";
+/// The record's Kafka headers (only on records that have some): `M`, each header name → its
+/// value as `S` (UTF-8) or `B` (other bytes); a name the record carries more than once → `L` of
+/// its values in order.
+pub const ATTR_HEADERS: &str = "_kafkaHeaders";
 /// Names a record's own top-level fields may not give a value.
 pub const RESERVED_ATTRIBUTES: &[&str] = &[
     ATTR_READING_ID,
@@ -44,7 +48,11 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
     ATTR_TOPIC,
     ATTR_PARTITION,
     ATTR_OFFSET,
+    ATTR_HEADERS,
 ];
+
+/// A Kafka header: its name and value.
+pub type Header<'a> = (&'a str, &'a [u8]);
 
 /// DynamoDB's item size limit.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -153,6 +161,22 @@ pub fn write_reading(
         .visit(body, writer)
         .map_err(|e| format!("corrupt body for schema version {schema_version_id}: {e}"))?;
     writer.finish_reading(schema_version_id, at)
+}
+
+/// [`write_reading`] for a record with Kafka headers, stored as [`ATTR_HEADERS`].
+pub fn write_reading_with_headers(
+    schema: &crate::CompiledSchema,
+    body: &[u8],
+    schema_version_id: &Uuid,
+    at: Coordinates<'_>,
+    headers: &[Header<'_>],
+    writer: &mut ItemWriter,
+) -> Result<Written, String> {
+    writer.start();
+    schema
+        .visit(body, writer)
+        .map_err(|e| format!("corrupt body for schema version {schema_version_id}: {e}"))?;
+    writer.finish_reading_with_headers(schema_version_id, at, headers)
 }
 
 /// One reading as DynamoDB JSON (`{"deviceId":{"S":"d1"},…,"_readingId":{"S":"…"}}`), with its
@@ -287,6 +311,47 @@ impl ItemWriter {
         self.long(value);
     }
 
+    /// Adds [`ATTR_HEADERS`]: names in order of first appearance, a repeated name's values as
+    /// a list.
+    fn add_headers(&mut self, headers: &[Header<'_>]) -> Result<(), String> {
+        if headers.iter().any(|(name, _)| name.is_empty()) {
+            return Err(
+                "a Kafka header has an empty name, which DynamoDB refuses as an attribute name"
+                    .into(),
+            );
+        }
+        let mut names: Vec<&str> = Vec::with_capacity(headers.len());
+        for (name, _) in headers {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+        self.top_attribute(ATTR_HEADERS);
+        self.begin_map();
+        for name in names {
+            self.key(name);
+            let mut values = headers.iter().filter(|(n, _)| *n == name).map(|(_, v)| *v);
+            let repeated = headers.iter().filter(|(n, _)| *n == name).count() > 1;
+            if repeated {
+                self.begin_array();
+            }
+            for v in values.by_ref() {
+                match std::str::from_utf8(v) {
+                    Ok(text) => self.string(text),
+                    Err(_) => self.bytes(v),
+                }
+            }
+            if repeated {
+                self.end_array();
+            }
+        }
+        self.end_map();
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     fn top_attribute(&mut self, name: &str) {
         self.sep();
         push_json_str(&mut self.buf, name);
@@ -311,6 +376,16 @@ impl ItemWriter {
         &mut self,
         schema_version_id: &Uuid,
         at: Coordinates<'_>,
+    ) -> Result<Written, String> {
+        self.finish_reading_with_headers(schema_version_id, at, &[])
+    }
+
+    /// [`finish_reading`](Self::finish_reading), storing the record's Kafka headers too.
+    pub fn finish_reading_with_headers(
+        &mut self,
+        schema_version_id: &Uuid,
+        at: Coordinates<'_>,
+        headers: &[Header<'_>],
     ) -> Result<Written, String> {
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -342,6 +417,9 @@ impl ItemWriter {
         self.add_string(ATTR_TOPIC, at.topic);
         self.add_number(ATTR_PARTITION, at.partition);
         self.add_number(ATTR_OFFSET, at.offset);
+        if !headers.is_empty() {
+            self.add_headers(headers)?;
+        }
         self.buf.push(b'}');
         check_item_size(self.size)?;
         Ok(Written {

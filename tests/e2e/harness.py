@@ -77,6 +77,7 @@ def consumer_env(env: dict, aws_endpoint: str | None = None, **overrides: str) -
         "SCHEMA_READER_EXTERNAL_ID": env["SCHEMA_READER_EXTERNAL_ID"],
         "PRODUCER_REGION": env["AWS_REGION"],
         "READINGS_TABLE": env["READINGS_TABLE"],
+        "AGGREGATES_TABLE": env["AGGREGATES_TABLE"],
         "DEAD_LETTER_QUEUE_URL": env["DEAD_LETTER_QUEUE_URL"],
     }
     out.update(overrides)

@@ -149,11 +149,14 @@ def test_consumer_role_can_assume_only_the_producer_role():
     assert statement["resources"] == ["${var.producer.schema_reader_role_arn}"]
 
 
-def test_consumer_role_writes_only_its_table_and_queue():
+def test_consumer_role_writes_only_its_tables_and_queue():
     document = consumer().data_source("aws_iam_policy_document", "consumer_lambda")
     by_action = {a: s["resources"] for s in statements(document) for a in s["actions"]}
-    assert sorted(a for a in by_action if a.startswith("dynamodb:")) == ["dynamodb:BatchWriteItem"]
+    assert sorted(a for a in by_action if a.startswith("dynamodb:")) == [
+        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"]
     assert by_action["dynamodb:BatchWriteItem"] == ["${aws_dynamodb_table.readings.arn}"]
+    assert by_action["dynamodb:BatchGetItem"] == ["${aws_dynamodb_table.aggregates.arn}"]
+    assert by_action["dynamodb:PutItem"] == ["${aws_dynamodb_table.aggregates.arn}"]
     assert [a for a in by_action if a.startswith("sqs:")] == ["sqs:SendMessage"]
     assert by_action["sqs:SendMessage"] == ["${aws_sqs_queue.dead_letter.arn}"]
     assert by_action["secretsmanager:GetSecretValue"] == ["${aws_secretsmanager_secret.kafka_scram.arn}"]
@@ -161,6 +164,8 @@ def test_consumer_role_writes_only_its_table_and_queue():
     assert set(by_action) == {
         "sts:AssumeRole",
         "dynamodb:BatchWriteItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
         "sqs:SendMessage",
         "secretsmanager:GetSecretValue",
         "kms:Decrypt",

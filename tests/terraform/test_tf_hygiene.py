@@ -112,12 +112,15 @@ PRODUCER_ENV = {
     "DEVICE_ID",
     "SCHEMA_COMPATIBILITY",
     "ZLIB_COMPRESSION",
+    "EVENT_ENVELOPE",
 }
 CONSUMER_ENV = {
     "SCHEMA_READER_ROLE_ARN",
     "SCHEMA_READER_EXTERNAL_ID",
     "PRODUCER_REGION",
     "READINGS_TABLE",
+    "AGGREGATES_TABLE",
+    "AGGREGATE_WINDOW_SECONDS",
     "DEAD_LETTER_QUEUE_URL",
     "SCHEMA_CACHE_CAPACITY",
 }
@@ -140,6 +143,7 @@ def test_producer_environment_follows_the_contract():
     env = block(producer().resource("aws_lambda_function", "producer"), "environment")["variables"]
     assert set(env) == PRODUCER_ENV
     assert env["ZLIB_COMPRESSION"] == "${tostring(var.settings.zlib_compression)}"
+    assert env["EVENT_ENVELOPE"] == "${tostring(var.settings.event_envelope)}"
     assert "AWS_ENDPOINT_URL" not in env, "local runs only"
 
 
@@ -150,6 +154,8 @@ def test_consumer_environment_follows_the_contract():
     assert env["SCHEMA_READER_EXTERNAL_ID"] == "${var.producer.schema_reader_external_id}"
     assert env["DEAD_LETTER_QUEUE_URL"] == "${aws_sqs_queue.dead_letter.url}"
     assert env["READINGS_TABLE"] == "${aws_dynamodb_table.readings.name}"
+    assert env["AGGREGATES_TABLE"] == "${aws_dynamodb_table.aggregates.name}"
+    assert env["AGGREGATE_WINDOW_SECONDS"] == "${tostring(var.settings.aggregate_window_seconds)}"
 
 
 # --- Scripts ---------------------------------------------------------------------------------------------

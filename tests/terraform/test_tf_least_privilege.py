@@ -19,6 +19,7 @@ from tfhelpers import REPO, block, blocks, consumer, producer, statements
 # a new call is never left out of the comparison.
 SDK_ACTIONS = {
     "assume_role": "sts:AssumeRole",
+    "batch_get_item": "dynamodb:BatchGetItem",
     "batch_write_item": "dynamodb:BatchWriteItem",
     "create_registry": "glue:CreateRegistry",
     "create_schema": "glue:CreateSchema",
@@ -223,7 +224,7 @@ def test_the_scan_finds_the_calls_the_code_is_known_to_make():
     consumer_ops = code_operations("consumer")
     assert {"get_schema_by_definition", "register_schema_version", "create_schema"} <= producer_ops["shared"]
     assert producer_ops["own"] == set()
-    assert consumer_ops["own"] == {"batch_write_item", "send_message_batch"}
+    assert consumer_ops["own"] == {"batch_write_item", "batch_get_item", "put_item", "send_message_batch"}
     assert consumer_ops["shared"] == {"get_schema_version", "AssumeRoleProvider"}
     assert "get_version" in consumer_ops["reached"] and "get_or_register" not in consumer_ops["reached"]
 
@@ -265,6 +266,31 @@ def test_consumer_role_grants_exactly_its_calls_and_lambda_needs():
     needed -= set(NOT_GRANTED["consumer"])
     granted = _granted(config.data_source("aws_iam_policy_document", "consumer_lambda"))
     assert granted == needed, f"unused: {sorted(granted - needed)}, missing: {sorted(needed - granted)}"
+
+
+def test_each_table_is_granted_exactly_the_calls_made_on_it():
+    """The readings are only batch-written; the aggregates only read in batches and put under a
+    condition: each grant names its own table, and no statement names both."""
+    granted = {}
+    for s in statements(consumer().data_source("aws_iam_policy_document", "consumer_lambda")):
+        for resource in s["resources"]:
+            if "aws_dynamodb_table" in resource:
+                granted.setdefault(resource, set()).update(s["actions"])
+    assert granted == {
+        "${aws_dynamodb_table.readings.arn}": {"dynamodb:BatchWriteItem"},
+        "${aws_dynamodb_table.aggregates.arn}": {"dynamodb:BatchGetItem", "dynamodb:PutItem"},
+    }
+    # And the code makes each call on the table it is granted on: the aggregates' calls are in
+    # the aggregates' module, the readings' in the store.
+    src = CRATES["consumer"] / "src"
+    assert _sdk_calls(_without_tests((src / "aggregate.rs").read_text())) == {"batch_get_item", "put_item"}
+    assert _sdk_calls(_without_tests((src / "store.rs").read_text())) == {"batch_write_item"}
+    main = (src / "main.rs").read_text()
+    assert re.search(r"DynamoAggregates \{\s*client: dynamodb,\s*table: config\.aggregates_table", main)
+    assert re.search(r"DynamoStore \{\s*client: dynamodb\.clone\(\),\s*table: config\.readings_table", main)
+    env = block(consumer().resource("aws_lambda_function", "consumer"), "environment")["variables"]
+    assert env["AGGREGATES_TABLE"] == "${aws_dynamodb_table.aggregates.name}"
+    assert env["READINGS_TABLE"] == "${aws_dynamodb_table.readings.name}"
 
 
 def test_producer_role_grants_exactly_its_calls_and_lambda_needs():

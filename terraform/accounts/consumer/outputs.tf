@@ -34,6 +34,11 @@ output "readings_table_name" {
   value       = module.consumer.readings_table_name
 }
 
+output "aggregates_table_name" {
+  description = "DynamoDB table of the per-device windowed aggregates."
+  value       = module.consumer.aggregates_table_name
+}
+
 output "dead_letter_queue_url" {
   description = "Dead-letter queue."
   value       = module.consumer.dead_letter_queue_url

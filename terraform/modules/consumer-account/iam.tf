@@ -37,6 +37,13 @@ data "aws_iam_policy_document" "consumer_lambda" {
   }
 
   statement {
+    sid       = "ReadAndWriteAggregates"
+    effect    = "Allow"
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.aggregates.arn]
+  }
+
+  statement {
     sid       = "DeadLetter"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]

@@ -41,6 +41,8 @@ resource "aws_lambda_function" "consumer" {
       SCHEMA_READER_EXTERNAL_ID = var.producer.schema_reader_external_id
       PRODUCER_REGION           = local.producer_region
       READINGS_TABLE            = aws_dynamodb_table.readings.name
+      AGGREGATES_TABLE          = aws_dynamodb_table.aggregates.name
+      AGGREGATE_WINDOW_SECONDS  = tostring(var.settings.aggregate_window_seconds)
       DEAD_LETTER_QUEUE_URL     = aws_sqs_queue.dead_letter.url
       SCHEMA_CACHE_CAPACITY     = tostring(var.settings.schema_cache_capacity)
     }

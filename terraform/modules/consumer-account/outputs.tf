@@ -43,6 +43,16 @@ output "readings_table_arn" {
   value       = aws_dynamodb_table.readings.arn
 }
 
+output "aggregates_table_name" {
+  description = "DynamoDB table of the per-device windowed aggregates (AGGREGATES_TABLE)."
+  value       = aws_dynamodb_table.aggregates.name
+}
+
+output "aggregates_table_arn" {
+  description = "ARN of the aggregates table."
+  value       = aws_dynamodb_table.aggregates.arn
+}
+
 output "dead_letter_queue_url" {
   description = "URL of the dead-letter queue (DEAD_LETTER_QUEUE_URL)."
   value       = aws_sqs_queue.dead_letter.url

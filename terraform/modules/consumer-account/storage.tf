@@ -1,4 +1,4 @@
-# The readings table and the dead-letter queue.
+# The readings table, the aggregates table and the dead-letter queue.
 
 resource "aws_dynamodb_table" "readings" {
   name                        = "${local.name}-readings"
@@ -17,6 +17,39 @@ resource "aws_dynamodb_table" "readings" {
   attribute {
     name = "_readingId"
     type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+
+  tags = local.tags
+}
+
+# Per-device aggregates over windows of aggregate_window_seconds: the consumer reads the windows
+# a batch touches and writes each once, conditioned on the version it read (see ARCHITECTURE.md,
+# "Aggregates").
+resource "aws_dynamodb_table" "aggregates" {
+  name                        = "${local.name}-aggregates"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "deviceId"
+  range_key                   = "windowStart"
+  deletion_protection_enabled = var.settings.deletion_protection
+
+  attribute {
+    name = "deviceId"
+    type = "S"
+  }
+
+  # The window's start, epoch milliseconds.
+  attribute {
+    name = "windowStart"
+    type = "N"
   }
 
   point_in_time_recovery {

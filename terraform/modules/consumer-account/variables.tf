@@ -67,6 +67,9 @@ variable "settings" {
     # Days Secrets Manager keeps a deleted secret recoverable (0 deletes at once, 7-30 otherwise).
     secret_recovery_window_days = optional(number, 7)
 
+    # Length of the aggregates' windows (AGGREGATE_WINDOW_SECONDS), 1 s to 1 day.
+    aggregate_window_seconds = optional(number, 60)
+
     # Deletion protection of the readings table. Set false and apply before destroying.
     deletion_protection = optional(bool, true)
 
@@ -97,6 +100,11 @@ variable "settings" {
     error_message = "kafka_scram_password_version must be a whole number of at least 1."
   }
 
+
+  validation {
+    condition     = var.settings.aggregate_window_seconds >= 1 && var.settings.aggregate_window_seconds <= 86400 && floor(var.settings.aggregate_window_seconds) == var.settings.aggregate_window_seconds
+    error_message = "aggregate_window_seconds must be a whole number of seconds from 1 to 86400."
+  }
 
   validation {
     condition     = var.settings.lambda_memory_size >= 128 && var.settings.lambda_memory_size <= 10240

@@ -72,6 +72,7 @@ resource "aws_lambda_function" "producer" {
       DEVICE_ID               = var.settings.device_id
       SCHEMA_COMPATIBILITY    = var.settings.schema_compatibility
       ZLIB_COMPRESSION        = tostring(var.settings.zlib_compression)
+      EVENT_ENVELOPE          = tostring(var.settings.event_envelope)
     }
   }
 

@@ -46,6 +46,9 @@ variable "settings" {
     # Whether the producer zlib-compresses record bodies (ZLIB_COMPRESSION).
     zlib_compression = optional(bool, false)
 
+    # Whether the producer takes publish envelopes {"body", "key", "headers"} (EVENT_ENVELOPE): body is the event or events, key the Kafka message key (default: the deviceId), headers string Kafka headers. Off: every payload is the event itself, even one with a field named body.
+    event_envelope = optional(bool, false)
+
     # AWS account ID of the consumer account: the only principal allowed on the broker endpoint services and on the broker-map secret. May equal the producer account.
     consumer_account_id = string
 
