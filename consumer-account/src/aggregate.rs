@@ -24,7 +24,8 @@ use std::sync::Mutex;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use bigdecimal::{BigDecimal, RoundingMode};
 use futures::StreamExt;
-use sensor_shared::failure::{classify, FailureKind};
+use sensor_shared::aws::{classify, SdkFailure};
+use sensor_shared::failure::FailureKind;
 use sensor_shared::item::{Item, ATTR_OFFSET, ATTR_PARTITION, ATTR_READING_ID, ATTR_TOPIC};
 use sensor_shared::schema::{DEVICE_ID, TIMESTAMP};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -577,7 +578,7 @@ async fn update<A: AggregateStore>(
     }
 }
 
-fn store_error(op: &str, f: sensor_shared::failure::SdkFailure) -> StoreError {
+fn store_error(op: &str, f: SdkFailure) -> StoreError {
     let message = format!("aggregates {op}: {}", f.message);
     match f.kind {
         FailureKind::Throttled => StoreError::Throttled(message),

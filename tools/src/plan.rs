@@ -379,6 +379,8 @@ pub struct PlanOptions {
     pub max_batch: usize,
     pub device_id: String,
     pub topic: String,
+    /// The producer's EVENT_ENVELOPE: payloads are publish envelopes.
+    pub envelope: bool,
 }
 
 /// Plans `lines` (each an event or an array of events, as one invocation) against `view`. An
@@ -406,6 +408,7 @@ pub async fn plan<V: RegistryView>(
         compression: Compression::None,
         max_batch: opts.max_batch,
         topic: opts.topic.clone(),
+        envelope: opts.envelope,
         clock: sensor_producer::now_ms,
     };
     let registry = producer.schemas.registry();

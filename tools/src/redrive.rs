@@ -14,6 +14,7 @@ use aws_lambda_events::encodings::MillisecondTimestamp;
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
 use chrono::{TimeZone, Utc};
+use sensor_consumer::aggregate::AggregateStore;
 use sensor_consumer::dlq::{DeadLetter, MemoryDeadLetters};
 use sensor_consumer::store::BatchWriter;
 use sensor_consumer::{dead_letter_reason, Consumer};
@@ -29,8 +30,8 @@ use crate::kafka::RecordSource;
 pub struct RedriveOptions {
     pub selection: Selection,
     /// Change nothing in the queue (what would be deleted, replaced or removed is given back).
-    /// The records still go through `handle`: give it a consumer whose store keeps nothing
-    /// (`MemoryStore`), as `sensorctl dlq redrive --dry-run` does.
+    /// The records still go through `handle`: give it a consumer whose stores keep nothing
+    /// (`MemoryStore`, `MemoryAggregates`), as `sensorctl dlq redrive --dry-run` does.
     pub dry_run: bool,
     /// Records per call of the consumer (as an event source mapping's batch size).
     pub batch_size: usize,
@@ -139,8 +140,8 @@ pub fn event_of(letters: &[&DeadLetter]) -> KafkaEvent {
 /// memory: what still fails goes back to `queue` here). `records` reads records the letters left
 /// out; without it those letters are skipped. Queue errors before anything is tried are `Err`;
 /// an outage in the middle stops the redrive and is in [`Report::error`].
-pub async fn redrive<S, W, Q, R>(
-    consumer: &Consumer<S, W, MemoryDeadLetters>,
+pub async fn redrive<S, W, A, Q, R>(
+    consumer: &Consumer<S, W, MemoryDeadLetters, A>,
     queue: &Q,
     records: Option<&R>,
     opts: &RedriveOptions,
@@ -148,6 +149,7 @@ pub async fn redrive<S, W, Q, R>(
 where
     S: SchemaSource,
     W: BatchWriter,
+    A: AggregateStore,
     Q: LetterQueue,
     R: RecordSource,
 {

@@ -14,6 +14,7 @@ fn options(compatibility: Compatibility) -> PlanOptions {
         max_batch: 500,
         device_id: "000001".into(),
         topic: "sensor-readings".into(),
+        envelope: false,
     }
 }
 
@@ -35,6 +36,7 @@ async fn registered(registry: MemoryRegistry, events: &[Value]) -> Vec<SchemaVer
         compression: Compression::None,
         max_batch: 500,
         topic: "sensor-readings".into(),
+        envelope: false,
         clock: now_ms,
     };
     for e in events {

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
+use sensor_consumer::aggregate::MemoryAggregates;
 use sensor_consumer::dlq::{DeadLetter, MemoryDeadLetters};
 use sensor_consumer::store::{BatchWriter, MemoryStore};
 use sensor_consumer::{Backoff, Consumer, Item, StoreError};
@@ -35,13 +36,15 @@ impl BatchWriter for Recorded {
     }
 }
 
-type TestConsumer = Consumer<MemoryRegistry, Recorded, MemoryDeadLetters>;
+type TestConsumer = Consumer<MemoryRegistry, Recorded, MemoryDeadLetters, MemoryAggregates>;
 
 fn consumer() -> TestConsumer {
     Consumer {
         schemas: SchemaCache::new(MemoryRegistry::new(Compatibility::Backward), 100),
         store: Recorded::default(),
         dead_letters: MemoryDeadLetters::default(),
+        aggregates: MemoryAggregates::default(),
+        window_ms: 60_000,
         max_inflated: 1 << 20,
         backoff: Backoff {
             first: Duration::from_millis(1),
@@ -357,10 +360,14 @@ async fn filters_select_by_reason_and_coordinates() {
 #[tokio::test]
 async fn letters_without_their_record_wait_for_kafka() {
     let s = scene();
-    let r =
-        redrive::<_, _, _, MemoryRecords>(&s.consumer, &s.queue, None, &opts(Selection::default()))
-            .await
-            .unwrap();
+    let r = redrive::<_, _, _, _, MemoryRecords>(
+        &s.consumer,
+        &s.queue,
+        None,
+        &opts(Selection::default()),
+    )
+    .await
+    .unwrap();
     let o = r.outcomes.iter().find(|o| o.offset == 30).unwrap();
     assert_eq!(o.result, "skipped");
     assert!(o.note.as_deref().unwrap().contains("--bootstrap-servers"));

@@ -129,6 +129,9 @@ enum Command {
         device_id: String,
         #[arg(long, env = "KAFKA_TOPIC", default_value = "sensor-readings")]
         topic: String,
+        /// Payloads are publish envelopes, as the producer's EVENT_ENVELOPE says.
+        #[arg(long, env = "EVENT_ENVELOPE", value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+        envelope: bool,
         /// Read the registry through this role (e.g. the schema reader role, from the consumer
         /// account).
         #[arg(long, value_name = "ARN")]
@@ -275,6 +278,7 @@ fn main() -> ExitCode {
             max_batch,
             device_id,
             topic,
+            envelope,
             role_arn,
             external_id,
             json,
@@ -287,6 +291,7 @@ fn main() -> ExitCode {
                 max_batch,
                 device_id,
                 topic,
+                envelope,
             },
             role_arn,
             external_id,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use sensor_consumer::aggregate::{AggregateStore, DynamoAggregates, MemoryAggregates};
 use sensor_consumer::config::Config;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::{BatchWriter, DynamoStore, MemoryStore};
@@ -142,22 +143,30 @@ pub async fn dlq(command: DlqCommand) -> Outcome {
                     &base,
                     &config,
                     &role,
-                    MemoryStore::default(),
+                    (MemoryStore::default(), MemoryAggregates::default()),
                     &queue,
                     records.as_ref(),
                     &opts,
                 )
                 .await
             } else {
-                let store = DynamoStore {
-                    client: aws_sdk_dynamodb::Client::new(&base),
-                    table: config.readings_table.clone(),
-                };
+                let dynamodb = aws_sdk_dynamodb::Client::new(&base);
+                let stores = (
+                    DynamoStore {
+                        client: dynamodb.clone(),
+                        table: config.readings_table.clone(),
+                    },
+                    DynamoAggregates {
+                        client: dynamodb,
+                        table: config.aggregates_table.clone(),
+                        backoff: Backoff::default(),
+                    },
+                );
                 run_redrive(
                     &base,
                     &config,
                     &role,
-                    store,
+                    stores,
                     &queue,
                     records.as_ref(),
                     &opts,
@@ -178,11 +187,12 @@ pub async fn dlq(command: DlqCommand) -> Outcome {
     }
 }
 
-async fn run_redrive<W: BatchWriter>(
+/// The consumer as its `main` builds it, with dead letters caught in memory, and the redrive.
+async fn run_redrive<W: BatchWriter, A: AggregateStore>(
     base: &aws_config::SdkConfig,
     config: &Config,
     role: &AssumeRole,
-    store: W,
+    (store, aggregates): (W, A),
     queue: &SqsQueue,
     records: Option<&KafkaRecords>,
     opts: &RedriveOptions,
@@ -194,6 +204,8 @@ async fn run_redrive<W: BatchWriter>(
             config.schema_cache_capacity,
         ),
         store,
+        aggregates,
+        window_ms: config.aggregate_window.as_millis() as i64,
         dead_letters: MemoryDeadLetters::default(),
         max_inflated: config.max_inflated_bytes,
         backoff: Backoff::default(),
