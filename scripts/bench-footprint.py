@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from runtime_api import RuntimeApi  # noqa: E402
+from runtime_api import RuntimeApi  # beside this script, so on sys.path
 
 CLOSED = "http://127.0.0.1:9"
 AWS = {"AWS_ENDPOINT_URL": CLOSED, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDTEST",

@@ -102,7 +102,7 @@ class Lane:
         # Started before the ESM sends anything; an empty event makes no AWS call.
         ok, body = f.invoke({"eventSource": "SelfManagedKafka", "records": {}}, timeout=900)
         assert ok and body == {"received": 0, "stored": 0, "deadLettered": 0, "duplicates": 0,
-                                "keyCollisions": 0}, body
+                                "keyCollisions": 0, "aggregatesWritten": 0}, body
         return f
 
     def start_esm(self, consumer: LambdaFunction, batch_size: int = 100) -> EventSourceMapping:

@@ -12,7 +12,6 @@ symbols.
 from __future__ import annotations
 
 import json
-import sys
 from decimal import Decimal
 
 import pytest
@@ -24,9 +23,8 @@ from aws_schema_registry.serde import DataAndSchema
 from harness import ROOT, produce_raw, receive_all, start_consuming, wait_committed
 from test_interop import registry_client
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import avro_reference as ref  # noqa: E402  (the reference records and writers)
-import bench_python_glue as peer  # noqa: E402
+import avro_reference as ref  # the reference records and writers
+import bench_python_glue as peer
 
 GROUP = "sensor-consumer-esm"
 WIDE = json.loads((ref.FIXTURES / "wide.avsc").read_text())
