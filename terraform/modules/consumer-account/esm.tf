@@ -50,7 +50,7 @@ resource "aws_lambda_event_source_mapping" "kafka" {
   }
 
   dynamic "source_access_configuration" {
-    for_each = aws_subnet.private[*].id
+    for_each = module.network.private_subnet_ids
 
     content {
       type = "VPC_SUBNET"

@@ -5,7 +5,7 @@
 resource "aws_security_group" "lambda" {
   name        = "${local.name}-lambda"
   description = "Producer Lambda: Kafka SASL/IAM to the brokers, HTTPS to the interface endpoints"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   tags = merge(local.tags, { Name = "${local.name}-lambda" })
 }
@@ -58,7 +58,7 @@ resource "aws_lambda_function" "producer" {
   kms_key_arn                    = aws_kms_key.data.arn
 
   vpc_config {
-    subnet_ids         = aws_subnet.private[*].id
+    subnet_ids         = module.network.private_subnet_ids
     security_group_ids = [aws_security_group.lambda.id]
   }
 
