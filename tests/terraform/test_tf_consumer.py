@@ -59,7 +59,7 @@ def test_esm_waits_for_the_network_and_credentials():
     for dependency in (
         "aws_route53_record.broker",
         "aws_vpc_endpoint.broker",
-        "aws_vpc_endpoint.interface",
+        "module.network",  # the interface endpoints of the AWS APIs among it
         "aws_secretsmanager_secret_version.kafka_scram",
         "aws_iam_role_policy.lambda",
     ):
@@ -71,7 +71,7 @@ def test_esm_security_group_reaches_only_the_broker_endpoints_and_the_api_endpoi
     egress = [r for r in config.of_type("aws_vpc_security_group_egress_rule").values()
               if r["security_group_id"] == "${aws_security_group.esm.id}"]
     targets = sorted(r["referenced_security_group_id"] for r in egress)
-    assert targets == ["${aws_security_group.endpoints.id}", "${aws_security_group.kafka_endpoints.id}"]
+    assert targets == ["${aws_security_group.kafka_endpoints.id}", "${module.network.endpoints_security_group_id}"]
     for rule in config.of_type("aws_vpc_security_group_egress_rule").values():
         assert "cidr_ipv4" not in rule, "no CIDR-wide egress"
 
@@ -103,9 +103,13 @@ def test_one_interface_endpoint_and_one_dns_alias_per_broker():
 def test_aws_apis_are_reached_through_endpoints_so_no_nat_is_needed():
     config = consumer()
     assert config.locals["interface_endpoint_services"] == '${toset(["glue", "lambda", "secretsmanager", "sqs", "sts"])}'
-    interface = config.resource("aws_vpc_endpoint", "interface")
+    assert config.modules["network"]["interface_endpoint_services"] == "${local.interface_endpoint_services}"
+    interface = load_dir(NETWORK_MODULE).resource("aws_vpc_endpoint", "interface")
+    assert interface["for_each"] == "${var.interface_endpoint_services}"
     assert interface["private_dns_enabled"] is True
     assert interface["vpc_endpoint_type"] == "Interface"
+    assert interface["subnet_ids"] == "${aws_subnet.private[*].id}"
+    assert interface["security_group_ids"] == ["${aws_security_group.endpoints.id}"]
     dynamodb = config.resource("aws_vpc_endpoint", "dynamodb")
     assert dynamodb["vpc_endpoint_type"] == "Gateway"
     assert dynamodb["service_name"].endswith(".dynamodb")

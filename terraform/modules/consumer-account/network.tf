@@ -12,6 +12,9 @@ module "network" {
   kms_key_arn           = aws_kms_key.this.arn
   tags                  = local.tags
 
+  interface_endpoint_services = local.interface_endpoint_services
+  endpoints_description       = "Interface endpoints of AWS APIs: HTTPS from the consumer Lambda and the pollers"
+
   # The logs service may use the key only once the key policy admits it.
   depends_on = [aws_kms_key_policy.this]
 }
@@ -58,6 +61,16 @@ moved {
 }
 
 moved {
+  from = aws_security_group.endpoints
+  to   = module.network.aws_security_group.endpoints
+}
+
+moved {
+  from = aws_vpc_endpoint.interface
+  to   = module.network.aws_vpc_endpoint.interface
+}
+
+moved {
   from = aws_flow_log.this
   to   = module.network.aws_flow_log.this
 }
@@ -81,17 +94,9 @@ resource "aws_security_group" "esm" {
   tags = merge(local.tags, { Name = "${local.name}-esm" })
 }
 
-resource "aws_security_group" "endpoints" {
-  name        = "${local.name}-endpoints"
-  description = "Interface endpoints of AWS APIs: HTTPS from the consumer Lambda and the pollers"
-  vpc_id      = module.network.vpc_id
-
-  tags = merge(local.tags, { Name = "${local.name}-endpoints" })
-}
-
 resource "aws_vpc_security_group_egress_rule" "lambda_to_endpoints" {
   security_group_id            = aws_security_group.lambda.id
-  referenced_security_group_id = aws_security_group.endpoints.id
+  referenced_security_group_id = module.network.endpoints_security_group_id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
@@ -109,7 +114,7 @@ resource "aws_vpc_security_group_egress_rule" "lambda_to_dynamodb" {
 
 resource "aws_vpc_security_group_egress_rule" "esm_to_endpoints" {
   security_group_id            = aws_security_group.esm.id
-  referenced_security_group_id = aws_security_group.endpoints.id
+  referenced_security_group_id = module.network.endpoints_security_group_id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
@@ -117,7 +122,7 @@ resource "aws_vpc_security_group_egress_rule" "esm_to_endpoints" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_lambda" {
-  security_group_id            = aws_security_group.endpoints.id
+  security_group_id            = module.network.endpoints_security_group_id
   referenced_security_group_id = aws_security_group.lambda.id
   ip_protocol                  = "tcp"
   from_port                    = 443
@@ -126,7 +131,7 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_lambda" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_esm" {
-  security_group_id            = aws_security_group.endpoints.id
+  security_group_id            = module.network.endpoints_security_group_id
   referenced_security_group_id = aws_security_group.esm.id
   ip_protocol                  = "tcp"
   from_port                    = 443
@@ -140,19 +145,6 @@ locals {
   # sts, glue: the Lambda assumes the producer's role and reads schemas; sqs: dead letters;
   # secretsmanager, lambda, sts: what the self-managed Kafka pollers call from inside the VPC.
   interface_endpoint_services = toset(["glue", "lambda", "secretsmanager", "sqs", "sts"])
-}
-
-resource "aws_vpc_endpoint" "interface" {
-  for_each = local.interface_endpoint_services
-
-  vpc_id              = module.network.vpc_id
-  service_name        = "com.amazonaws.${local.region}.${each.key}"
-  vpc_endpoint_type   = "Interface"
-  subnet_ids          = module.network.private_subnet_ids
-  security_group_ids  = [aws_security_group.endpoints.id]
-  private_dns_enabled = true
-
-  tags = merge(local.tags, { Name = "${local.name}-${each.key}" })
 }
 
 resource "aws_vpc_endpoint" "dynamodb" {

@@ -1,9 +1,12 @@
-# A private-only VPC: one private subnet per availability zone (a /20-style split of the VPC's
-# range: 4 more bits per subnet), one route table without a default route (no internet or NAT
-# gateway), a default security group that allows nothing, and flow logs of all traffic to a log
-# group encrypted with the caller's key. Endpoints and security groups stay with the caller.
+# A private-only VPC: one private subnet per availability zone (4 more bits of the VPC's range
+# each), one route table without a default route (no internet or NAT
+# gateway), a default security group that allows nothing, interface endpoints of the AWS APIs
+# the caller names (private DNS, in every subnet, behind one security group the caller opens to its
+# clients), and flow logs of all traffic to a log group encrypted with the caller's key.
 
 data "aws_caller_identity" "current" {}
+
+data "aws_region" "current" {}
 
 resource "aws_vpc" "this" {
   cidr_block           = var.cidr_block
@@ -41,6 +44,30 @@ resource "aws_default_security_group" "this" {
   vpc_id = aws_vpc.this.id
 
   tags = merge(var.tags, { Name = "${var.name}-default-deny" })
+}
+
+# --- AWS API endpoints -----------------------------------------------------------------------------
+
+# Its ingress rules (HTTPS from the callers' clients) are the caller's, as the clients are.
+resource "aws_security_group" "endpoints" {
+  name        = "${var.name}-endpoints"
+  description = var.endpoints_description
+  vpc_id      = aws_vpc.this.id
+
+  tags = merge(var.tags, { Name = "${var.name}-endpoints" })
+}
+
+resource "aws_vpc_endpoint" "interface" {
+  for_each = var.interface_endpoint_services
+
+  vpc_id              = aws_vpc.this.id
+  service_name        = "com.amazonaws.${data.aws_region.current.region}.${each.key}"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = aws_subnet.private[*].id
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = true
+
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 }
 
 # --- Flow logs ---------------------------------------------------------------------------------------

@@ -36,6 +36,28 @@ variable "availability_zone_ids" {
   }
 }
 
+variable "interface_endpoint_services" {
+  description = "AWS services (the last part of com.amazonaws.<region>.<service>) reached through an interface endpoint with private DNS."
+  type        = set(string)
+  nullable    = false
+
+  validation {
+    condition     = length(var.interface_endpoint_services) >= 1 && alltrue([for s in var.interface_endpoint_services : can(regex("^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)*$", s))])
+    error_message = "interface_endpoint_services must name at least one service, each as in com.amazonaws.<region>.<service> (e.g. glue, sts, secretsmanager)."
+  }
+}
+
+variable "endpoints_description" {
+  description = "Description of the interface endpoints' security group: which clients it admits (changing it replaces the group)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = length(var.endpoints_description) >= 1 && length(var.endpoints_description) <= 255
+    error_message = "endpoints_description must be 1 to 255 characters (EC2's limit for a security group description)."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the flow-log group, in days."
   type        = number

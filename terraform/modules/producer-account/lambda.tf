@@ -21,7 +21,7 @@ resource "aws_vpc_security_group_egress_rule" "lambda_to_msk" {
 
 resource "aws_vpc_security_group_egress_rule" "lambda_to_endpoints" {
   security_group_id            = aws_security_group.lambda.id
-  referenced_security_group_id = aws_security_group.endpoints.id
+  referenced_security_group_id = module.network.endpoints_security_group_id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443

@@ -10,6 +10,9 @@ module "network" {
   kms_key_arn           = aws_kms_key.data.arn
   tags                  = local.tags
 
+  interface_endpoint_services = toset(["glue"])
+  endpoints_description       = "Interface endpoints of the producer VPC (HTTPS from the producer Lambda)"
+
   # The logs service may use the key only once the key policy admits it.
   depends_on = [aws_kms_key_policy.data]
 }
@@ -56,36 +59,25 @@ moved {
 }
 
 moved {
+  from = aws_security_group.endpoints
+  to   = module.network.aws_security_group.endpoints
+}
+
+moved {
+  from = aws_vpc_endpoint.interface
+  to   = module.network.aws_vpc_endpoint.interface
+}
+
+moved {
   from = aws_flow_log.this
   to   = module.network.aws_flow_log.this
 }
 
-resource "aws_security_group" "endpoints" {
-  name        = "${local.name}-endpoints"
-  description = "Interface endpoints of the producer VPC (HTTPS from the producer Lambda)"
-  vpc_id      = module.network.vpc_id
-
-  tags = merge(local.tags, { Name = "${local.name}-endpoints" })
-}
-
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_lambda" {
-  security_group_id            = aws_security_group.endpoints.id
+  security_group_id            = module.network.endpoints_security_group_id
   referenced_security_group_id = aws_security_group.lambda.id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
   description                  = "HTTPS from the producer Lambda"
-}
-
-resource "aws_vpc_endpoint" "interface" {
-  for_each = toset(["glue"])
-
-  vpc_id              = module.network.vpc_id
-  service_name        = "com.amazonaws.${local.region}.${each.key}"
-  vpc_endpoint_type   = "Interface"
-  subnet_ids          = module.network.private_subnet_ids
-  security_group_ids  = [aws_security_group.endpoints.id]
-  private_dns_enabled = true
-
-  tags = merge(local.tags, { Name = "${local.name}-${each.key}" })
 }
