@@ -419,8 +419,14 @@ impl<'de> de::Deserialize<'de> for TopLevel {
                         (ATTR_PARTITION, Scalar::N(n)) => top.partition = Some(n),
                         (ATTR_OFFSET, Scalar::N(n)) => top.offset = Some(n),
                         (name, Scalar::N(n)) if !NOT_FIELDS.contains(&name) => {
-                            let v = BigDecimal::from_str(&n).map_err(de::Error::custom)?;
-                            top.numbers.push((name.to_string(), v));
+                            // Every N the item writer writes parses; should one not, the
+                            // field is left out of the aggregate rather than the batch failed.
+                            match BigDecimal::from_str(&n) {
+                                Ok(v) => top.numbers.push((name.to_string(), v)),
+                                Err(e) => {
+                                    tracing::warn!(field = %name, number = %n, error = %e, "number left out of the aggregate")
+                                }
+                            }
                         }
                         _ => {}
                     }
@@ -846,6 +852,26 @@ mod tests {
         );
         let back = Aggregate::from_attributes(&a.to_attributes()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn a_reading_gives_its_numbers_key_and_coordinates() {
+        let json = br#"{"deviceId":{"S":"d"},"timestamp":{"N":"1767225612345"},"t":{"N":"1e125"},"n":{"N":"-0.5"},"s":{"S":"7"},"m":{"M":{"x":{"N":"1"}}},"_readingId":{"S":"1767225612345#topic#2#9"},"_schemaVersionId":{"S":"u"},"_kafkaTopic":{"S":"topic"},"_kafkaPartition":{"N":"2"},"_kafkaOffset":{"N":"9"}}"#;
+        let text = std::str::from_utf8(json).unwrap();
+        let device = text.find("\"d\"").unwrap() + 1;
+        let id = text.find("1767225612345#").unwrap();
+        let item = Item::from_parts(json.to_vec(), device..device + 1, id..id + 23);
+        let r = reading_of(&item).unwrap();
+        assert_eq!(
+            r,
+            Reading {
+                device_id: "d".into(),
+                timestamp_ms: 1_767_225_612_345,
+                partition: "topic#2".into(),
+                offset: 9,
+                fields: vec![("t".into(), dec("1e125")), ("n".into(), dec("-0.5"))],
+            }
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@ arguments, nested blocks, required flags and attributes. This module
      argument or block (also inside `dynamic` blocks), missing required argument or block, and
      references `aws_x.name`, `aws_x.name.attr` and `data.aws_x.name.attr` (also one level into
      nested objects, and in depends_on) to an undeclared block or an attribute the type does not
-     have.
+     have; and `moved` blocks: the old address no longer declared, the new one declared (here or
+     in the local module it names), of the same type.
 
     python tests/terraform/provider_schema.py            check the repository, exit 1 on a problem
     python tests/terraform/provider_schema.py --build    only make sure the cached map exists
@@ -355,6 +356,55 @@ def _check_body(schema, args: dict, body: dict, meta: set, where: str, file, pro
             problems.append(Problem(file, where, f"missing required {kind} {name!r}"))
 
 
+_MOVED = re.compile(r"\$\{((?:module\.[\w-]+\.)*)(aws_[a-z0-9_]+)\.([A-Za-z_][\w-]*)\}")
+
+
+def _declared_in(directory: pathlib.Path) -> set[tuple[str, str]]:
+    names = set()
+    for file in directory.glob("*.tf"):
+        with open(file, encoding="utf-8") as handle:
+            parsed = hcl2.load(handle, serialization_options=_OPTIONS)
+        for entry in parsed.get("resource", []):
+            names.update((tf_type, name) for tf_type, named in entry.items() for name in named)
+    return names
+
+
+def _module_sources(directory: pathlib.Path) -> dict[str, pathlib.Path]:
+    sources = {}
+    for file in directory.glob("*.tf"):
+        with open(file, encoding="utf-8") as handle:
+            parsed = hcl2.load(handle, serialization_options=_OPTIONS)
+        for entry in parsed.get("module", []):
+            for name, body in entry.items():
+                if isinstance(body, dict) and str(body.get("source", "")).startswith("."):
+                    sources[name] = (directory / body["source"]).resolve()
+    return sources
+
+
+def _check_moved(directory: pathlib.Path, declared: dict, moved: dict, file) -> list[Problem]:
+    """A moved block's `from` is an address this directory no longer declares (Terraform refuses
+    one that still exists); its `to` is declared, here or in the local module it names."""
+    problems = []
+    source = _MOVED.fullmatch(str(moved.get("from", "")))
+    target = _MOVED.fullmatch(str(moved.get("to", "")))
+    if not source or not target:
+        return [Problem(file, f"moved {moved.get('from')} -> {moved.get('to')}", "moved block without two resource addresses")]
+    shown = f"moved {moved['from']} -> {moved['to']}"
+    if not source.group(1) and ("resource", source.group(2), source.group(3)) in declared:
+        problems.append(Problem(file, shown, f"{source.group(2)}.{source.group(3)} is moved but still declared"))
+    where = directory
+    for module in [m for m in target.group(1).split(".") if m and m != "module"]:
+        sources = _module_sources(where)
+        if module not in sources:
+            return problems + [Problem(file, shown, f"moved to undeclared module {module}")]
+        where = sources[module]
+    if (target.group(2), target.group(3)) not in _declared_in(where):
+        problems.append(Problem(file, shown, f"moved to undeclared resource {target.group(2)}.{target.group(3)}"))
+    elif source.group(2) != target.group(2):
+        problems.append(Problem(file, shown, "moved between resource types"))
+    return problems
+
+
 def check_dirs(dirs: list[pathlib.Path], schema: dict | None = None) -> Report:
     schema = schema if schema is not None else load_schema()
     problems: list[Problem] = []
@@ -385,7 +435,10 @@ def check_dirs(dirs: list[pathlib.Path], schema: dict | None = None) -> Report:
                                 problems.append(Problem(file, where, f"unknown {label} type {tf_type!r}"))
                                 continue
                             _check_body(schema, node["args"], body, meta, where, file, problems)
-            for text in _strings(parsed):
+            for moved in parsed.get("moved", []):
+                references += 1
+                problems.extend(_check_moved(directory, declared, moved, file))
+            for text in _strings({k: v for k, v in parsed.items() if k != "moved"}):
                 for match in _REFERENCE.finditer(text):
                     is_data, tf_type, name, _, attr, _, sub = match.groups()
                     kind = "data" if is_data else "resource"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfhelpers import ROOTS, block, blocks, consumer, load_dir, setting, statements
+from tfhelpers import NETWORK_MODULE, ROOTS, block, blocks, consumer, load_dir, setting, statements
 
 
 def _esm():
@@ -40,7 +40,7 @@ def test_esm_batching_and_starting_position():
 def test_esm_runs_in_every_private_subnet_with_its_security_group_and_scram_secret():
     esm = _esm()
     (dynamic,) = [d["source_access_configuration"] for d in esm["dynamic"] if "source_access_configuration" in d]
-    assert dynamic["for_each"] == "${aws_subnet.private[*].id}"
+    assert dynamic["for_each"] == "${module.network.private_subnet_ids}"
     assert dynamic["content"] == [{"type": "VPC_SUBNET", "uri": "subnet:${source_access_configuration.value}"}]
     static = {c["type"]: c["uri"] for c in blocks(esm, "source_access_configuration")}
     assert static == {
@@ -59,7 +59,7 @@ def test_esm_waits_for_the_network_and_credentials():
     for dependency in (
         "aws_route53_record.broker",
         "aws_vpc_endpoint.broker",
-        "aws_vpc_endpoint.interface",
+        "module.network",  # the interface endpoints of the AWS APIs among it
         "aws_secretsmanager_secret_version.kafka_scram",
         "aws_iam_role_policy.lambda",
     ):
@@ -71,7 +71,7 @@ def test_esm_security_group_reaches_only_the_broker_endpoints_and_the_api_endpoi
     egress = [r for r in config.of_type("aws_vpc_security_group_egress_rule").values()
               if r["security_group_id"] == "${aws_security_group.esm.id}"]
     targets = sorted(r["referenced_security_group_id"] for r in egress)
-    assert targets == ["${aws_security_group.endpoints.id}", "${aws_security_group.kafka_endpoints.id}"]
+    assert targets == ["${aws_security_group.kafka_endpoints.id}", "${module.network.endpoints_security_group_id}"]
     for rule in config.of_type("aws_vpc_security_group_egress_rule").values():
         assert "cidr_ipv4" not in rule, "no CIDR-wide egress"
 
@@ -89,7 +89,7 @@ def test_one_interface_endpoint_and_one_dns_alias_per_broker():
     assert endpoint["security_group_ids"] == ["${aws_security_group.kafka_endpoints.id}"]
     zone = config.resource("aws_route53_zone", "kafka")
     assert zone["name"] == "kafka.${local.producer_region}.amazonaws.com"
-    assert block(zone, "vpc") == {"vpc_id": "${aws_vpc.this.id}"}
+    assert block(zone, "vpc") == {"vpc_id": "${module.network.vpc_id}"}
     record = config.resource("aws_route53_record", "broker")
     assert record["for_each"] == "${local.brokers_by_id}"
     assert record["name"] == "${each.value.endpoint_url}"
@@ -103,13 +103,17 @@ def test_one_interface_endpoint_and_one_dns_alias_per_broker():
 def test_aws_apis_are_reached_through_endpoints_so_no_nat_is_needed():
     config = consumer()
     assert config.locals["interface_endpoint_services"] == '${toset(["glue", "lambda", "secretsmanager", "sqs", "sts"])}'
-    interface = config.resource("aws_vpc_endpoint", "interface")
+    assert config.modules["network"]["interface_endpoint_services"] == "${local.interface_endpoint_services}"
+    interface = load_dir(NETWORK_MODULE).resource("aws_vpc_endpoint", "interface")
+    assert interface["for_each"] == "${var.interface_endpoint_services}"
     assert interface["private_dns_enabled"] is True
     assert interface["vpc_endpoint_type"] == "Interface"
+    assert interface["subnet_ids"] == "${aws_subnet.private[*].id}"
+    assert interface["security_group_ids"] == ["${aws_security_group.endpoints.id}"]
     dynamodb = config.resource("aws_vpc_endpoint", "dynamodb")
     assert dynamodb["vpc_endpoint_type"] == "Gateway"
     assert dynamodb["service_name"].endswith(".dynamodb")
-    assert dynamodb["route_table_ids"] == ["${aws_route_table.private.id}"]
+    assert dynamodb["route_table_ids"] == ["${module.network.private_route_table_id}"]
 
 
 def test_producer_region_must_be_this_region():
@@ -118,9 +122,12 @@ def test_producer_region_must_be_this_region():
 
 
 def test_consumer_subnets_use_the_producer_zone_ids():
-    config = consumer()
-    subnet = config.resource("aws_subnet", "private")
-    assert subnet["availability_zone_id"] == "${var.producer.availability_zone_ids[count.index]}"
+    network = consumer().modules["network"]
+    assert network["availability_zone_ids"] == "${var.producer.availability_zone_ids}"
+    # The network module places subnet i in the i-th zone ID it is given, by ID, never by name.
+    subnet = load_dir(NETWORK_MODULE).resource("aws_subnet", "private")
+    assert subnet["count"] == "${length(var.availability_zone_ids)}"
+    assert subnet["availability_zone_id"] == "${var.availability_zone_ids[count.index]}"
     assert "availability_zone" not in subnet
     both = load_dir(ROOTS["both"]).modules["consumer"]
     assert both["producer"]["availability_zone_ids"] == "${module.producer.availability_zone_ids}"

@@ -7,7 +7,9 @@ import re
 import pytest
 from tfhelpers import (
     CONSUMER_MODULE,
+    INTERNAL_MODULES,
     MODULES,
+    NETWORK_MODULE,
     PRODUCER_MODULE,
     REPO,
     ROOTS,
@@ -44,9 +46,9 @@ def test_provider_tf_has_a_default_provider_and_one_alias_per_account():
         assert block(config, "default_tags")["tags"]
 
 
-@pytest.mark.parametrize("module", sorted(MODULES), ids=str)
+@pytest.mark.parametrize("module", sorted({**MODULES, **INTERNAL_MODULES}), ids=str)
 def test_modules_have_no_provider_blocks(module):
-    config = load_dir(MODULES[module])
+    config = load_dir({**MODULES, **INTERNAL_MODULES}[module])
     assert config.providers == [], f"{module} module configures a provider"
     for file in config.files:
         assert not re.search(r"^\s*provider\s+\"", file.read_text(), re.M), file
@@ -167,6 +169,17 @@ def test_every_account_unique_name_carries_the_side(side):
     assert names, "no named resources found"
     for resource, value in names.items():
         assert "${local.name}" in value, f"{side} {resource} name {value!r} does not include local.name"
+
+
+@pytest.mark.parametrize("side", ["producer", "consumer"])
+def test_the_network_names_carry_the_side(side):
+    # Every name in the network module derives from its `name`, which each side sets to its own.
+    assert load_dir(MODULES[side]).modules["network"]["name"] == "${local.name}"
+    config = load_dir(NETWORK_MODULE)
+    named = {key: body[UNIQUE_NAMES[key[0]]] for key, body in config.resources.items() if key[0] in UNIQUE_NAMES}
+    assert named
+    for resource, value in named.items():
+        assert "${var.name}" in value, f"{resource} name {value!r} does not include var.name"
 
 
 def test_producer_and_consumer_names_never_collide():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tfhelpers import MODULES, all_tf_files, blocks, load_dir, statements
+from tfhelpers import INTERNAL_MODULES, MODULES, NETWORK_MODULE, all_tf_files, blocks, load_dir, statements
 
 # Actions AWS authorises against "*" only, with why.
 STAR_RESOURCE_ACTIONS = {
@@ -27,7 +27,7 @@ STAR_RESOURCE_ACTIONS = {
 
 
 def _documents():
-    for side, path in MODULES.items():
+    for side, path in {**MODULES, **INTERNAL_MODULES}.items():
         for name, document in load_dir(path).policy_documents().items():
             yield side, name, document
 
@@ -39,7 +39,8 @@ IDS = [f"{side}:{name}" for side, name, _ in DOCUMENTS]
 def test_policy_documents_were_found():
     names = {f"{side}:{name}" for side, name, _ in DOCUMENTS}
     assert {"producer:schema_reader_trust", "producer:schema_reader", "producer:broker_map_secret",
-            "consumer:consumer_lambda", "producer:kms_broker_map", "consumer:kms"} <= names
+            "consumer:consumer_lambda", "producer:kms_broker_map", "consumer:kms",
+            "network:flow_logs_trust", "network:flow_logs"} <= names
 
 
 def _is_key_policy_delegation(statement) -> bool:
@@ -101,9 +102,9 @@ def test_no_inline_json_policies_or_star_principals_anywhere():
         assert not re.search(r"AWS\s*=\s*\"\*\"", text), file
 
 
-@pytest.mark.parametrize("side", sorted(MODULES))
+@pytest.mark.parametrize("side", sorted({**MODULES, **INTERNAL_MODULES}))
 def test_policies_are_attached_from_documents(side):
-    config = load_dir(MODULES[side])
+    config = load_dir({**MODULES, **INTERNAL_MODULES}[side])
     attached = []
     for rtype, attribute in (
         ("aws_iam_role", "assume_role_policy"),
@@ -124,8 +125,19 @@ def test_policies_are_attached_from_documents(side):
 
 @pytest.mark.parametrize("side", sorted(MODULES))
 def test_every_log_group_has_retention_and_a_cmk(side):
-    groups = load_dir(MODULES[side]).of_type("aws_cloudwatch_log_group")
-    assert len(groups) >= 2
+    config = load_dir(MODULES[side])
+    groups = config.of_type("aws_cloudwatch_log_group")
+    assert groups
+    # The flow-log group is the network module's, with what the account module passes it.
+    network = config.modules["network"]
+    (flow_logs,) = load_dir(NETWORK_MODULE).of_type("aws_cloudwatch_log_group").values()
+    assert flow_logs["retention_in_days"] == "${var.log_retention_days}"
+    assert flow_logs["kms_key_id"] == "${var.kms_key_arn}"
+    groups = {**groups, "module.network.flow_logs": {
+        "retention_in_days": network["log_retention_days"],
+        "kms_key_id": network["kms_key_arn"],
+        "depends_on": network.get("depends_on", []),
+    }}
     for name, group in groups.items():
         assert group["retention_in_days"] == "${var.settings.log_retention_days}", name
         key = re.fullmatch(r"\$\{aws_kms_key\.(\w+)\.arn\}", group["kms_key_id"])
@@ -166,7 +178,9 @@ def test_functions_log_to_their_own_group_with_tracing(side):
 
 @pytest.mark.parametrize("side", sorted(MODULES))
 def test_vpc_has_flow_logs_and_a_closed_default_security_group(side):
-    config = load_dir(MODULES[side])
+    network = load_dir(MODULES[side]).modules["network"]
+    assert (MODULES[side] / network["source"]).resolve() == NETWORK_MODULE.resolve()
+    config = load_dir(NETWORK_MODULE)
     flow = config.resource("aws_flow_log", "this")
     assert flow["traffic_type"] == "ALL"
     assert flow["vpc_id"] == "${aws_vpc.this.id}"

@@ -226,7 +226,9 @@ def test_producer_lambda_runtime_package_and_network():
     assert function["filename"] == "${var.lambda_zip_path}"
     assert function["source_code_hash"] == "${filebase64sha256(var.lambda_zip_path)}"
     vpc = block(function, "vpc_config")
-    assert vpc["subnet_ids"] == "${aws_subnet.private[*].id}"
+    assert vpc["subnet_ids"] == "${module.network.private_subnet_ids}"
+    # Glue, the one AWS API the producer calls from its VPC, through an interface endpoint.
+    assert config.modules["network"]["interface_endpoint_services"] == '${toset(["glue"])}'
     assert vpc["security_group_ids"] == ["${aws_security_group.lambda.id}"]
     assert function["kms_key_arn"] == "${aws_kms_key.data.arn}"
     root = load_dir(ROOTS["producer"])

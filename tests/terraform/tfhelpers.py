@@ -24,6 +24,9 @@ TF = REPO / "terraform"
 PRODUCER_MODULE = TF / "modules" / "producer-account"
 CONSUMER_MODULE = TF / "modules" / "consumer-account"
 MODULES = {"producer": PRODUCER_MODULE, "consumer": CONSUMER_MODULE}
+# Modules both account modules call (no root calls them directly).
+NETWORK_MODULE = TF / "modules" / "private-network"
+INTERNAL_MODULES = {"network": NETWORK_MODULE}
 # Root modules: the both-accounts root (its provider.tf is the repository's provider.tf) and one
 # root per account.
 ROOTS = {
@@ -121,7 +124,7 @@ def consumer() -> Config:
 
 def all_dirs() -> list[pathlib.Path]:
     """Every directory with Terraform files of the project, roots and modules."""
-    return [ROOTS["both"], ROOTS["producer"], ROOTS["consumer"], PRODUCER_MODULE, CONSUMER_MODULE]
+    return [ROOTS["both"], ROOTS["producer"], ROOTS["consumer"], PRODUCER_MODULE, CONSUMER_MODULE, *INTERNAL_MODULES.values()]
 
 
 def all_tf_files() -> list[pathlib.Path]:

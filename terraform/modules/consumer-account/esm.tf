@@ -50,7 +50,7 @@ resource "aws_lambda_event_source_mapping" "kafka" {
   }
 
   dynamic "source_access_configuration" {
-    for_each = aws_subnet.private[*].id
+    for_each = module.network.private_subnet_ids
 
     content {
       type = "VPC_SUBNET"
@@ -82,7 +82,7 @@ resource "aws_lambda_event_source_mapping" "kafka" {
     aws_secretsmanager_secret_version.kafka_scram,
     aws_route53_record.broker,
     aws_vpc_endpoint.broker,
-    aws_vpc_endpoint.interface,
+    module.network,
     aws_vpc_security_group_egress_rule.esm_to_kafka_endpoints,
     aws_vpc_security_group_egress_rule.esm_to_endpoints,
   ]

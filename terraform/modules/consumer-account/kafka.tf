@@ -6,7 +6,7 @@
 resource "aws_security_group" "kafka_endpoints" {
   name        = "${local.name}-kafka-endpoints"
   description = "Broker endpoints: Kafka SASL/SCRAM over TLS from the event source mapping pollers"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   tags = merge(local.tags, { Name = "${local.name}-kafka-endpoints" })
 }
@@ -32,10 +32,10 @@ resource "aws_vpc_security_group_egress_rule" "esm_to_kafka_endpoints" {
 resource "aws_vpc_endpoint" "broker" {
   for_each = local.brokers_by_id
 
-  vpc_id              = aws_vpc.this.id
+  vpc_id              = module.network.vpc_id
   service_name        = each.value.service_name
   vpc_endpoint_type   = "Interface"
-  subnet_ids          = aws_subnet.private[*].id
+  subnet_ids          = module.network.private_subnet_ids
   security_group_ids  = [aws_security_group.kafka_endpoints.id]
   private_dns_enabled = false
 
@@ -47,7 +47,7 @@ resource "aws_route53_zone" "kafka" {
   comment = "Broker names of the producer's MSK cluster -> this VPC's broker endpoints (${local.name})"
 
   vpc {
-    vpc_id = aws_vpc.this.id
+    vpc_id = module.network.vpc_id
   }
 
   tags = local.tags

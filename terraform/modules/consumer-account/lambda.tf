@@ -31,7 +31,7 @@ resource "aws_lambda_function" "consumer" {
   kms_key_arn                    = aws_kms_key.this.arn
 
   vpc_config {
-    subnet_ids         = aws_subnet.private[*].id
+    subnet_ids         = module.network.private_subnet_ids
     security_group_ids = [aws_security_group.lambda.id]
   }
 

@@ -2,42 +2,77 @@
 # reach AWS APIs through interface endpoints (STS, Glue, SQS, Secrets Manager, Lambda) and the
 # DynamoDB gateway endpoint, and the brokers through kafka.tf's endpoints.
 
-resource "aws_vpc" "this" {
-  cidr_block           = var.settings.vpc_cidr
-  enable_dns_support   = true
-  enable_dns_hostnames = true
+module "network" {
+  source = "../private-network"
 
-  tags = merge(local.tags, { Name = local.name })
+  name                  = local.name
+  cidr_block            = var.settings.vpc_cidr
+  availability_zone_ids = var.producer.availability_zone_ids
+  log_retention_days    = var.settings.log_retention_days
+  kms_key_arn           = aws_kms_key.this.arn
+  tags                  = local.tags
+
+  interface_endpoint_services = local.interface_endpoint_services
+  endpoints_description       = "Interface endpoints of AWS APIs: HTTPS from the consumer Lambda and the pollers"
+
+  # The logs service may use the key only once the key policy admits it.
+  depends_on = [aws_kms_key_policy.this]
 }
 
-resource "aws_subnet" "private" {
-  count = length(var.producer.availability_zone_ids)
-
-  vpc_id               = aws_vpc.this.id
-  availability_zone_id = var.producer.availability_zone_ids[count.index]
-  cidr_block           = cidrsubnet(var.settings.vpc_cidr, 4, count.index)
-
-  tags = merge(local.tags, { Name = "${local.name}-private-${var.producer.availability_zone_ids[count.index]}" })
+# Addresses of the network before it was a module of its own: moved, not recreated.
+moved {
+  from = aws_vpc.this
+  to   = module.network.aws_vpc.this
 }
 
-resource "aws_route_table" "private" {
-  vpc_id = aws_vpc.this.id
-
-  tags = merge(local.tags, { Name = "${local.name}-private" })
+moved {
+  from = aws_subnet.private
+  to   = module.network.aws_subnet.private
 }
 
-resource "aws_route_table_association" "private" {
-  count = length(aws_subnet.private)
-
-  subnet_id      = aws_subnet.private[count.index].id
-  route_table_id = aws_route_table.private.id
+moved {
+  from = aws_route_table.private
+  to   = module.network.aws_route_table.private
 }
 
-# The default security group allows nothing.
-resource "aws_default_security_group" "this" {
-  vpc_id = aws_vpc.this.id
+moved {
+  from = aws_route_table_association.private
+  to   = module.network.aws_route_table_association.private
+}
 
-  tags = merge(local.tags, { Name = "${local.name}-default-deny" })
+moved {
+  from = aws_default_security_group.this
+  to   = module.network.aws_default_security_group.this
+}
+
+moved {
+  from = aws_cloudwatch_log_group.flow_logs
+  to   = module.network.aws_cloudwatch_log_group.flow_logs
+}
+
+moved {
+  from = aws_iam_role.flow_logs
+  to   = module.network.aws_iam_role.flow_logs
+}
+
+moved {
+  from = aws_iam_role_policy.flow_logs
+  to   = module.network.aws_iam_role_policy.flow_logs
+}
+
+moved {
+  from = aws_security_group.endpoints
+  to   = module.network.aws_security_group.endpoints
+}
+
+moved {
+  from = aws_vpc_endpoint.interface
+  to   = module.network.aws_vpc_endpoint.interface
+}
+
+moved {
+  from = aws_flow_log.this
+  to   = module.network.aws_flow_log.this
 }
 
 # --- Security groups -----------------------------------------------------------------------------
@@ -45,7 +80,7 @@ resource "aws_default_security_group" "this" {
 resource "aws_security_group" "lambda" {
   name        = "${local.name}-lambda"
   description = "Consumer Lambda: HTTPS to the interface endpoints and DynamoDB"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   tags = merge(local.tags, { Name = "${local.name}-lambda" })
 }
@@ -54,22 +89,14 @@ resource "aws_security_group" "esm" {
   #checkov:skip=CKV2_AWS_5:Attached to the event source mapping's pollers through its VPC_SECURITY_GROUP source access configuration (esm.tf), which checkov does not follow.
   name        = "${local.name}-esm"
   description = "Event source mapping pollers: Kafka to the broker endpoints, HTTPS to Lambda, STS and Secrets Manager"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   tags = merge(local.tags, { Name = "${local.name}-esm" })
 }
 
-resource "aws_security_group" "endpoints" {
-  name        = "${local.name}-endpoints"
-  description = "Interface endpoints of AWS APIs: HTTPS from the consumer Lambda and the pollers"
-  vpc_id      = aws_vpc.this.id
-
-  tags = merge(local.tags, { Name = "${local.name}-endpoints" })
-}
-
 resource "aws_vpc_security_group_egress_rule" "lambda_to_endpoints" {
   security_group_id            = aws_security_group.lambda.id
-  referenced_security_group_id = aws_security_group.endpoints.id
+  referenced_security_group_id = module.network.endpoints_security_group_id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
@@ -87,7 +114,7 @@ resource "aws_vpc_security_group_egress_rule" "lambda_to_dynamodb" {
 
 resource "aws_vpc_security_group_egress_rule" "esm_to_endpoints" {
   security_group_id            = aws_security_group.esm.id
-  referenced_security_group_id = aws_security_group.endpoints.id
+  referenced_security_group_id = module.network.endpoints_security_group_id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
@@ -95,7 +122,7 @@ resource "aws_vpc_security_group_egress_rule" "esm_to_endpoints" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_lambda" {
-  security_group_id            = aws_security_group.endpoints.id
+  security_group_id            = module.network.endpoints_security_group_id
   referenced_security_group_id = aws_security_group.lambda.id
   ip_protocol                  = "tcp"
   from_port                    = 443
@@ -104,7 +131,7 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_lambda" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_esm" {
-  security_group_id            = aws_security_group.endpoints.id
+  security_group_id            = module.network.endpoints_security_group_id
   referenced_security_group_id = aws_security_group.esm.id
   ip_protocol                  = "tcp"
   from_port                    = 443
@@ -120,89 +147,11 @@ locals {
   interface_endpoint_services = toset(["glue", "lambda", "secretsmanager", "sqs", "sts"])
 }
 
-resource "aws_vpc_endpoint" "interface" {
-  for_each = local.interface_endpoint_services
-
-  vpc_id              = aws_vpc.this.id
-  service_name        = "com.amazonaws.${local.region}.${each.key}"
-  vpc_endpoint_type   = "Interface"
-  subnet_ids          = aws_subnet.private[*].id
-  security_group_ids  = [aws_security_group.endpoints.id]
-  private_dns_enabled = true
-
-  tags = merge(local.tags, { Name = "${local.name}-${each.key}" })
-}
-
 resource "aws_vpc_endpoint" "dynamodb" {
-  vpc_id            = aws_vpc.this.id
+  vpc_id            = module.network.vpc_id
   service_name      = "com.amazonaws.${local.region}.dynamodb"
   vpc_endpoint_type = "Gateway"
-  route_table_ids   = [aws_route_table.private.id]
+  route_table_ids   = [module.network.private_route_table_id]
 
   tags = merge(local.tags, { Name = "${local.name}-dynamodb" })
-}
-
-# --- Flow logs ---------------------------------------------------------------------------------------
-
-resource "aws_cloudwatch_log_group" "flow_logs" {
-  name              = "/vpc/${local.name}/flow-logs"
-  retention_in_days = var.settings.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
-
-  # The logs service may use the key only once the key policy admits it.
-  depends_on = [aws_kms_key_policy.this]
-
-  tags = local.tags
-}
-
-data "aws_iam_policy_document" "flow_logs_trust" {
-  statement {
-    sid     = "VpcFlowLogsService"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
-data "aws_iam_policy_document" "flow_logs" {
-  statement {
-    sid       = "WriteFlowLogs"
-    effect    = "Allow"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = [aws_cloudwatch_log_group.flow_logs.arn, "${aws_cloudwatch_log_group.flow_logs.arn}:log-stream:*"]
-  }
-}
-
-resource "aws_iam_role" "flow_logs" {
-  name               = "${local.name}-flow-logs"
-  description        = "Delivers VPC flow logs of ${local.name} to CloudWatch Logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_trust.json
-
-  tags = local.tags
-}
-
-resource "aws_iam_role_policy" "flow_logs" {
-  name   = "write-flow-logs"
-  role   = aws_iam_role.flow_logs.id
-  policy = data.aws_iam_policy_document.flow_logs.json
-}
-
-resource "aws_flow_log" "this" {
-  vpc_id               = aws_vpc.this.id
-  traffic_type         = "ALL"
-  log_destination_type = "cloud-watch-logs"
-  log_destination      = aws_cloudwatch_log_group.flow_logs.arn
-  iam_role_arn         = aws_iam_role.flow_logs.arn
-
-  tags = merge(local.tags, { Name = "${local.name}-flow-logs" })
 }

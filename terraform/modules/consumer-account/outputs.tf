@@ -70,12 +70,12 @@ output "kafka_scram_secret_arn" {
 
 output "vpc_id" {
   description = "Consumer VPC ID."
-  value       = aws_vpc.this.id
+  value       = module.network.vpc_id
 }
 
 output "private_subnet_ids" {
   description = "Consumer private subnet IDs."
-  value       = aws_subnet.private[*].id
+  value       = module.network.private_subnet_ids
 }
 
 output "broker_endpoint_ids" {

@@ -5,7 +5,7 @@
 resource "aws_security_group" "lambda" {
   name        = "${local.name}-lambda"
   description = "Producer Lambda: Kafka SASL/IAM to the brokers, HTTPS to the interface endpoints"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   tags = merge(local.tags, { Name = "${local.name}-lambda" })
 }
@@ -21,7 +21,7 @@ resource "aws_vpc_security_group_egress_rule" "lambda_to_msk" {
 
 resource "aws_vpc_security_group_egress_rule" "lambda_to_endpoints" {
   security_group_id            = aws_security_group.lambda.id
-  referenced_security_group_id = aws_security_group.endpoints.id
+  referenced_security_group_id = module.network.endpoints_security_group_id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
@@ -58,7 +58,7 @@ resource "aws_lambda_function" "producer" {
   kms_key_arn                    = aws_kms_key.data.arn
 
   vpc_config {
-    subnet_ids         = aws_subnet.private[*].id
+    subnet_ids         = module.network.private_subnet_ids
     security_group_ids = [aws_security_group.lambda.id]
   }
 

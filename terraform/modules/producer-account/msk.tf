@@ -17,7 +17,7 @@ locals {
 resource "aws_security_group" "msk" {
   name        = "${local.name}-msk"
   description = "MSK brokers: SASL/IAM from the producer Lambda, SASL/SCRAM from the broker NLBs"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   tags = merge(local.tags, { Name = "${local.name}-msk" })
 }
@@ -86,7 +86,7 @@ resource "aws_msk_cluster" "this" {
 
   broker_node_group_info {
     instance_type   = var.settings.broker_instance_type
-    client_subnets  = aws_subnet.private[*].id
+    client_subnets  = module.network.private_subnet_ids
     security_groups = [aws_security_group.msk.id]
 
     dynamic "storage_info" {

@@ -15,12 +15,12 @@ output "availability_zone_ids" {
 
 output "vpc_id" {
   description = "Producer VPC ID."
-  value       = aws_vpc.this.id
+  value       = module.network.vpc_id
 }
 
 output "private_subnet_ids" {
   description = "Producer private subnet IDs."
-  value       = aws_subnet.private[*].id
+  value       = module.network.private_subnet_ids
 }
 
 output "msk_cluster_arn" {

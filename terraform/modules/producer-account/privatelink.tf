@@ -8,7 +8,7 @@
 resource "aws_security_group" "nlb" {
   name        = "${local.name}-broker-nlb"
   description = "Broker NLBs: forward SASL/SCRAM from PrivateLink to the brokers"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   tags = merge(local.tags, { Name = "${local.name}-broker-nlb" })
 }
@@ -29,7 +29,7 @@ resource "aws_lb" "broker" {
   name                             = "${local.name}-b${count.index + 1}"
   internal                         = true
   load_balancer_type               = "network"
-  subnets                          = aws_subnet.private[*].id
+  subnets                          = module.network.private_subnet_ids
   security_groups                  = [aws_security_group.nlb.id]
   enable_cross_zone_load_balancing = true
   enable_deletion_protection       = var.settings.deletion_protection
@@ -48,7 +48,7 @@ resource "aws_lb_target_group" "broker" {
   port                 = local.scram_port
   protocol             = "TCP"
   target_type          = "ip"
-  vpc_id               = aws_vpc.this.id
+  vpc_id               = module.network.vpc_id
   deregistration_delay = 30
 
   health_check {
