@@ -159,7 +159,7 @@ impl GlueRegistry {
     }
 
     /// A version by its number (`None` = latest); `Ok(None)` when the schema does not exist.
-    pub async fn version_by_number(
+    async fn version_by_number(
         &self,
         number: Option<i64>,
     ) -> Result<Option<SchemaVersion>, RegistryError> {
@@ -184,7 +184,7 @@ impl GlueRegistry {
     }
 
     /// The version registered with exactly this definition, if any.
-    pub async fn find(&self, definition: &str) -> Result<Option<SchemaVersion>, RegistryError> {
+    async fn find(&self, definition: &str) -> Result<Option<SchemaVersion>, RegistryError> {
         let out = self
             .client
             .get_schema_by_definition()
