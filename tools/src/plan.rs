@@ -11,10 +11,10 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use aws_sdk_glue::types::{SchemaId, SchemaVersionNumber};
+use aws_sdk_glue::types::SchemaId;
 use sensor_producer::sink::MemorySink;
 use sensor_producer::{InvocationStats, Producer, ProducerSchemas};
-use sensor_shared::aws::{classify, SdkFailure};
+use sensor_shared::aws::{classify, GlueRegistry, GlueRegistryConfig, SdkFailure};
 use sensor_shared::failure::FailureKind;
 use sensor_shared::schema::check_compatibility;
 use sensor_shared::wire::Compression;
@@ -42,12 +42,26 @@ pub trait RegistryView: Send + Sync {
 }
 
 /// One schema of a Glue registry, read with GetSchema, GetSchemaVersion and
-/// GetSchemaByDefinition only.
-#[derive(Debug, Clone)]
+/// GetSchemaByDefinition only: versions through the producer's own [`GlueRegistry`] lookups (its
+/// register side is never called), the compatibility mode with GetSchema.
+#[derive(Debug)]
 pub struct GlueView {
-    pub client: aws_sdk_glue::Client,
-    pub registry_name: String,
-    pub schema_name: String,
+    registry: GlueRegistry,
+}
+
+impl GlueView {
+    pub fn new(
+        client: aws_sdk_glue::Client,
+        registry_name: impl Into<String>,
+        schema_name: impl Into<String>,
+    ) -> Self {
+        GlueView {
+            registry: GlueRegistry::new(
+                client,
+                GlueRegistryConfig::new(registry_name, schema_name),
+            ),
+        }
+    }
 }
 
 fn registry_error(op: &'static str, f: SdkFailure) -> RegistryError {
@@ -60,36 +74,18 @@ fn registry_error(op: &'static str, f: SdkFailure) -> RegistryError {
     }
 }
 
-impl GlueView {
-    fn schema_id(&self) -> SchemaId {
-        SchemaId::builder()
-            .registry_name(&self.registry_name)
-            .schema_name(&self.schema_name)
-            .build()
-    }
-
-    fn version_of(
-        id: Option<&str>,
-        number: Option<i64>,
-        definition: Option<&str>,
-    ) -> Result<SchemaVersion, RegistryError> {
-        let id = id.unwrap_or_default();
-        Ok(SchemaVersion {
-            id: Uuid::parse_str(id).map_err(|e| {
-                RegistryError::Invalid(format!("registry version id {id:?} is not a UUID: {e}"))
-            })?,
-            number: number.unwrap_or(0),
-            definition: definition.unwrap_or_default().to_string(),
-        })
-    }
-}
-
 impl RegistryView for GlueView {
     async fn mode(&self) -> Result<Option<Compatibility>, RegistryError> {
+        let config = self.registry.config();
+        let id = SchemaId::builder()
+            .registry_name(&config.registry_name)
+            .schema_name(&config.schema_name)
+            .build();
         match self
-            .client
+            .registry
+            .client()
             .get_schema()
-            .schema_id(self.schema_id())
+            .schema_id(id)
             .send()
             .await
         {
@@ -110,65 +106,11 @@ impl RegistryView for GlueView {
     }
 
     async fn version(&self, number: Option<i64>) -> Result<Option<SchemaVersion>, RegistryError> {
-        let n = match number {
-            Some(n) => SchemaVersionNumber::builder().version_number(n).build(),
-            None => SchemaVersionNumber::builder().latest_version(true).build(),
-        };
-        let out = self
-            .client
-            .get_schema_version()
-            .schema_id(self.schema_id())
-            .schema_version_number(n)
-            .send()
-            .await;
-        match out {
-            Ok(o) => GlueView::version_of(
-                o.schema_version_id(),
-                o.version_number(),
-                o.schema_definition(),
-            )
-            .map(Some),
-            Err(e) => {
-                let f = classify("GetSchemaVersion", &e);
-                match f.kind {
-                    FailureKind::NotFound => Ok(None),
-                    _ => Err(registry_error("GetSchemaVersion", f)),
-                }
-            }
-        }
+        self.registry.version_by_number(number).await
     }
 
     async fn find(&self, definition: &str) -> Result<Option<SchemaVersion>, RegistryError> {
-        let out = self
-            .client
-            .get_schema_by_definition()
-            .schema_id(self.schema_id())
-            .schema_definition(definition)
-            .send()
-            .await;
-        match out {
-            // The answer names the version id only: its number comes with the version.
-            Ok(o) => {
-                let id = o.schema_version_id().unwrap_or_default().to_string();
-                let v = self
-                    .client
-                    .get_schema_version()
-                    .schema_version_id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        registry_error("GetSchemaVersion", classify("GetSchemaVersion", &e))
-                    })?;
-                GlueView::version_of(Some(&id), v.version_number(), v.schema_definition()).map(Some)
-            }
-            Err(e) => {
-                let f = classify("GetSchemaByDefinition", &e);
-                match f.kind {
-                    FailureKind::NotFound => Ok(None),
-                    _ => Err(registry_error("GetSchemaByDefinition", f)),
-                }
-            }
-        }
+        self.registry.version_by_definition(definition).await
     }
 }
 

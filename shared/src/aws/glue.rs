@@ -159,7 +159,7 @@ impl GlueRegistry {
     }
 
     /// A version by its number (`None` = latest); `Ok(None)` when the schema does not exist.
-    async fn version_by_number(
+    pub async fn version_by_number(
         &self,
         number: Option<i64>,
     ) -> Result<Option<SchemaVersion>, RegistryError> {
@@ -184,7 +184,10 @@ impl GlueRegistry {
     }
 
     /// The version registered with exactly this definition, if any.
-    async fn find(&self, definition: &str) -> Result<Option<SchemaVersion>, RegistryError> {
+    pub async fn version_by_definition(
+        &self,
+        definition: &str,
+    ) -> Result<Option<SchemaVersion>, RegistryError> {
         let out = self
             .client
             .get_schema_by_definition()
@@ -356,7 +359,7 @@ impl SchemaRegistry for GlueRegistry {
         }
         // Racing producers: every branch that loses a race falls back to a lookup.
         for _ in 0..3 {
-            if let Some(v) = self.find(definition).await? {
+            if let Some(v) = self.version_by_definition(definition).await? {
                 self.remember(definition, &v);
                 return Ok(v);
             }

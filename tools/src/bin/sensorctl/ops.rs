@@ -261,11 +261,11 @@ pub async fn plan(args: PlanArgs) -> Outcome {
         }
         None => base,
     };
-    let view = GlueView {
-        client: glue_client(&config, None),
-        registry_name: args.registry_name,
-        schema_name: args.schema_name,
-    };
+    let view = GlueView::new(
+        glue_client(&config, None),
+        args.registry_name,
+        args.schema_name,
+    );
     let steps = plan_lines(view, &lines, &args.options)
         .await
         .map_err(Failure)?;
