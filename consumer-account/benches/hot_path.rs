@@ -33,6 +33,7 @@ use sensor_consumer::{
     decode_item, store, Backoff, BatchSchemas, BatchWriter, Consumer, Coordinates, Item,
     ItemWriter, StoreError,
 };
+use sensor_shared::testing::Rng;
 use sensor_shared::wire::{self, Compression};
 use sensor_shared::{CompiledSchema, RegistryError, SchemaCache, SchemaSource, SchemaVersion};
 use serde_json::{json, Value};
@@ -103,29 +104,6 @@ fn consumer<W: BatchWriter>(
     }
 }
 
-/// A small deterministic generator (xorshift64*), so every run measures the same records.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let p = 10f64.powi(digits);
-    (x * p).round() / p
-}
-
 /// Readings shaped like the Python benchmark's (some values null, 0 to 3 tags), one schema.
 fn generate(n: usize) -> (Uuid, String, Vec<Vec<u8>>) {
     let id = Uuid::from_u128(0x636c_b0bb_7243_43f0_b309_7a25_a8f1_9df2);
@@ -139,26 +117,19 @@ fn generate(n: usize) -> (Uuid, String, Vec<Vec<u8>>) {
         "calibrated",
         "battery-low",
     ];
-    let number = |rng: &mut Rng, lo: f64, hi: f64, digits: i32| {
-        if rng.unit() < 0.1 {
-            Value::Null
-        } else {
-            json!(round(rng.uniform(lo, hi), digits))
-        }
-    };
     let frames = (0..n)
         .map(|i| {
             let event = json!({
-                "deviceId": format!("{:06}", 1 + rng.next() % 999),
+                "deviceId": format!("{:06}", 1 + rng.below(999)),
                 "timestamp": 1_700_000_000_000i64 + i as i64 * 1000,
-                "temperature": number(&mut rng, -20.0, 40.0, 2),
-                "humidity": number(&mut rng, 0.0, 100.0, 2),
-                "pressure": number(&mut rng, 950.0, 1050.0, 1),
+                "temperature": rng.number(0.1, -20.0, 40.0, 2),
+                "humidity": rng.number(0.1, 0.0, 100.0, 2),
+                "pressure": rng.number(0.1, 950.0, 1050.0, 1),
                 "location": if rng.unit() < 0.2 { Value::Null } else {
                     json!({"lat": rng.uniform(-90.0, 90.0), "lon": rng.uniform(-180.0, 180.0)})
                 },
                 "tags": if rng.unit() < 0.3 { Value::Null } else {
-                    let k = (rng.next() % 4) as usize;
+                    let k = rng.below(4) as usize;
                     json!(tags[..k])
                 },
             });

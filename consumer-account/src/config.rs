@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use thiserror::Error;
+pub use sensor_shared::config::ConfigError;
+use sensor_shared::config::Settings;
 
 /// The consumer's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,43 +25,14 @@ pub struct Config {
     pub session_length: Duration,
 }
 
-/// A setting is missing or malformed; the function cannot start.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    #[error("environment variable {var}: {reason}")]
-    Invalid { var: &'static str, reason: String },
-}
-
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let number =
-            |var: &'static str, default: usize, min: usize| -> Result<usize, ConfigError> {
-                match get(var) {
-                    None => Ok(default),
-                    Some(v) => {
-                        v.parse::<usize>()
-                            .ok()
-                            .filter(|n| *n >= min)
-                            .ok_or(ConfigError::Invalid {
-                                var,
-                                reason: format!("{v:?} is not a number >= {min}"),
-                            })
-                    }
-                }
-            };
-        let schema_reader_role_arn =
-            get("SCHEMA_READER_ROLE_ARN").ok_or(ConfigError::Missing("SCHEMA_READER_ROLE_ARN"))?;
+        let s = Settings::new(get);
+        let schema_reader_role_arn = s.required("SCHEMA_READER_ROLE_ARN")?;
         if !schema_reader_role_arn.starts_with("arn:") || !schema_reader_role_arn.contains(":role/")
         {
             return Err(ConfigError::Invalid {
@@ -70,23 +42,23 @@ impl Config {
         }
         Ok(Config {
             schema_reader_role_arn,
-            schema_reader_external_id: get("SCHEMA_READER_EXTERNAL_ID"),
-            producer_region: get("PRODUCER_REGION"),
-            readings_table: get("READINGS_TABLE").ok_or(ConfigError::Missing("READINGS_TABLE"))?,
-            aggregates_table: get("AGGREGATES_TABLE")
-                .ok_or(ConfigError::Missing("AGGREGATES_TABLE"))?,
-            aggregate_window: Duration::from_secs(number(
+            schema_reader_external_id: s.get("SCHEMA_READER_EXTERNAL_ID"),
+            producer_region: s.get("PRODUCER_REGION"),
+            readings_table: s.required("READINGS_TABLE")?,
+            aggregates_table: s.required("AGGREGATES_TABLE")?,
+            aggregate_window: Duration::from_secs(s.number(
                 "AGGREGATE_WINDOW_SECONDS",
-                crate::aggregate::DEFAULT_WINDOW_SECONDS as usize,
-                1,
-            )? as u64),
-            dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL")
-                .ok_or(ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?,
-            schema_cache_capacity: number("SCHEMA_CACHE_CAPACITY", 1000, 1)?,
-            max_inflated_bytes: number("MAX_INFLATED_BYTES", 4 * 1024 * 1024, 1024)?,
-            session_length: Duration::from_secs(
-                number("SCHEMA_READER_SESSION_SECONDS", 3600, 900)? as u64,
-            ),
+                crate::aggregate::DEFAULT_WINDOW_SECONDS,
+                1..,
+            )?),
+            dead_letter_queue_url: s.required("DEAD_LETTER_QUEUE_URL")?,
+            schema_cache_capacity: s.number("SCHEMA_CACHE_CAPACITY", 1000, 1..)?,
+            max_inflated_bytes: s.number("MAX_INFLATED_BYTES", 4 * 1024 * 1024, 1024..)?,
+            session_length: Duration::from_secs(s.number(
+                "SCHEMA_READER_SESSION_SECONDS",
+                3600,
+                900..,
+            )?),
         })
     }
 }

@@ -4,7 +4,8 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use sensor_shared::aws::classify;
+use aws_smithy_types::error::operation::BuildError;
+use sensor_shared::aws::{classify, SdkFailure};
 use sensor_shared::failure::FailureKind;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -115,6 +116,26 @@ pub enum DeadLetterError {
     Refused(String),
 }
 
+/// A failed SQS call as the dead-letter error its kind is.
+impl From<SdkFailure> for DeadLetterError {
+    fn from(f: SdkFailure) -> Self {
+        match f.kind {
+            FailureKind::Throttled | FailureKind::Unavailable => {
+                DeadLetterError::Unavailable(f.message)
+            }
+            FailureKind::AccessDenied => DeadLetterError::AccessDenied(f.message),
+            _ => DeadLetterError::Refused(f.message),
+        }
+    }
+}
+
+/// A request the SDK could not build: refused before it was sent.
+impl From<BuildError> for DeadLetterError {
+    fn from(e: BuildError) -> Self {
+        DeadLetterError::Refused(e.to_string())
+    }
+}
+
 pub trait DeadLetterSink: Send + Sync {
     fn send_all(
         &self,
@@ -150,7 +171,7 @@ impl DeadLetterSink for SqsDeadLetters {
                             .id(id)
                             .message_body(body)
                             .build()
-                            .map_err(|e| DeadLetterError::Refused(e.to_string()))
+                            .map_err(DeadLetterError::from)
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let out = self
@@ -160,16 +181,7 @@ impl DeadLetterSink for SqsDeadLetters {
                     .set_entries(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| {
-                        let f = classify("SendMessageBatch", &e);
-                        match f.kind {
-                            FailureKind::Throttled | FailureKind::Unavailable => {
-                                DeadLetterError::Unavailable(f.message)
-                            }
-                            FailureKind::AccessDenied => DeadLetterError::AccessDenied(f.message),
-                            _ => DeadLetterError::Refused(f.message),
-                        }
-                    })?;
+                    .map_err(|e| DeadLetterError::from(classify("SendMessageBatch", &e)))?;
                 let failed: std::collections::HashSet<String> =
                     out.failed.iter().map(|f| f.id.clone()).collect();
                 pending.retain(|(id, _)| failed.contains(id));

@@ -14,6 +14,8 @@ pub mod config;
 pub mod dlq;
 pub mod item;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

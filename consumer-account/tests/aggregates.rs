@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::time::Duration;
 
-use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
+use aws_lambda_events::kafka::KafkaEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use bigdecimal::BigDecimal;
@@ -13,75 +12,45 @@ use sensor_consumer::aggregate::{self, Aggregate, MemoryAggregates, WindowKey};
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::item::item_from_attributes;
 use sensor_consumer::store::MemoryStore;
+use sensor_consumer::testing::WINDOW_MS;
 use sensor_consumer::{
-    metric_lines, Backoff, BatchStats, Consumer, ConsumerError, Item, StoreError,
+    metric_lines, testing, BatchStats, Consumer, ConsumerError, Item, StoreError,
 };
 use sensor_shared::registry::MemoryRegistry;
-use sensor_shared::wire::{self, Compression};
-use sensor_shared::{infer, Compatibility, CompiledSchema, InferOptions, SchemaCache};
+use sensor_shared::schema::Record;
+use sensor_shared::testing::frame;
+use sensor_shared::wire::Compression;
+use sensor_shared::Compatibility;
 use serde_json::{json, Value};
 
 type TestConsumer = Consumer<MemoryRegistry, MemoryStore, MemoryDeadLetters, MemoryAggregates>;
 
-const WINDOW_MS: i64 = 60_000;
-const TOPIC: &str = "sensor-readings";
-
 fn consumer() -> TestConsumer {
-    Consumer {
-        schemas: SchemaCache::new(MemoryRegistry::new(Compatibility::Backward), 100),
-        store: MemoryStore::default(),
-        dead_letters: MemoryDeadLetters::default(),
-        aggregates: MemoryAggregates::default(),
-        window_ms: WINDOW_MS,
-        max_inflated: 1 << 20,
-        backoff: Backoff {
-            first: Duration::from_millis(1),
-            max: Duration::from_millis(2),
-            attempts: 5,
-        },
-    }
+    testing::consumer(
+        MemoryRegistry::new(Compatibility::Backward),
+        MemoryStore::default(),
+    )
 }
 
-/// The Glue frame of `event` (base64) under its inferred schema, registered as needed.
+/// The Glue frame of `event` (base64) under its inferred schema merged into the latest
+/// version, registered as needed.
 fn framed(c: &TestConsumer, event: &Value) -> String {
     let reg = c.schemas.source();
-    let previous = reg.versions().last().map(|v| v.definition.clone());
-    let previous = previous.map(|d| sensor_shared::schema::Record::parse(&d).unwrap());
-    let schema = infer(event, previous.as_ref(), &InferOptions::default()).unwrap();
-    let version = match reg
+    let previous = reg
         .versions()
-        .into_iter()
-        .find(|v| v.definition == schema.definition)
-    {
-        Some(v) => v,
-        None => reg.insert(&schema.definition),
-    };
-    let body = CompiledSchema::parse(&version.definition)
-        .unwrap()
-        .encode_to_vec(event)
-        .unwrap();
-    base64::engine::general_purpose::STANDARD.encode(wire::encode(
-        &version.id,
-        Compression::None,
-        &body,
-    ))
+        .last()
+        .map(|v| Record::parse(&v.definition).unwrap());
+    let (framed, _) = frame(reg, event, previous.as_ref(), Compression::None);
+    base64::engine::general_purpose::STANDARD.encode(framed)
 }
 
 /// A Kafka event of `records`: (partition, offset, framed value).
 fn event(records: &[(i64, i64, String)]) -> KafkaEvent {
-    let mut e = KafkaEvent::default();
-    for (partition, offset, value) in records {
-        let mut r = KafkaRecord::default();
-        r.topic = Some(TOPIC.into());
-        r.partition = *partition;
-        r.offset = *offset;
-        r.value = Some(value.clone());
-        e.records
-            .entry(format!("{TOPIC}-{partition}"))
-            .or_default()
-            .push(r);
-    }
-    e
+    testing::event(
+        records
+            .iter()
+            .map(|(partition, offset, value)| testing::record(*partition, *offset, value.clone())),
+    )
 }
 
 /// `n` readings over 3 devices, 3 partitions and several windows; `temperature` a long in the

@@ -1,26 +1,18 @@
 //! The producer's door matches what the consumer stores: whatever the producer answers 200 for
 //! is stored by the consumer, never dead-lettered; what the consumer could not store is a 400.
 
-use std::time::Duration;
-
-use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
+use aws_lambda_events::kafka::KafkaEvent;
 use base64::Engine;
 use proptest::prelude::*;
-use sensor_consumer::aggregate::MemoryAggregates;
-use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
-use sensor_consumer::{Backoff, Consumer};
+use sensor_consumer::testing;
 use sensor_producer::sink::MemorySink;
-use sensor_producer::{Producer, ProducerSchemas};
+use sensor_producer::testing::producer;
+use sensor_producer::Producer;
 use sensor_shared::registry::MemoryRegistry;
-use sensor_shared::wire::Compression;
-use sensor_shared::{
-    Compatibility, InferOptions, RegistryError, SchemaCache, SchemaSource, SchemaVersion,
-};
+use sensor_shared::{Compatibility, RegistryError, SchemaSource, SchemaVersion};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
-
-const TOPIC: &str = "sensor-readings";
 
 /// The producer's registered versions, as the consumer reads them.
 struct Versions(Vec<SchemaVersion>);
@@ -35,69 +27,30 @@ impl SchemaSource for Versions {
     }
 }
 
-fn producer() -> Producer<MemoryRegistry, MemorySink> {
-    Producer {
-        schemas: ProducerSchemas::new(
-            MemoryRegistry::new(Compatibility::Backward),
-            InferOptions::default(),
-        ),
-        sink: MemorySink::default(),
-        device_id: "000001".into(),
-        compression: Compression::None,
-        max_batch: 100,
-        topic: TOPIC.into(),
-        envelope: false,
-        clock: || 1_767_225_600_000,
-    }
-}
-
 /// What the producer sent, as the event source mapping would hand it to the consumer.
 fn kafka_event(p: &Producer<MemoryRegistry, MemorySink>) -> KafkaEvent {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let records = p
-        .sink
-        .records
-        .lock()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(offset, r)| {
-            let mut k = KafkaRecord::default();
-            k.topic = Some(TOPIC.into());
-            k.partition = 0;
-            k.offset = offset as i64;
-            k.key = Some(b64.encode(&r.key));
-            k.value = Some(b64.encode(&r.payload));
-            k
-        })
-        .collect();
-    let mut event = KafkaEvent::default();
-    event.records.insert(format!("{TOPIC}-0"), records);
-    event
+    let sent = p.sink.records.lock().unwrap();
+    testing::event(sent.iter().enumerate().map(|(offset, r)| {
+        let mut k = testing::record(0, offset as i64, b64.encode(&r.payload));
+        k.key = Some(b64.encode(&r.key));
+        k
+    }))
 }
 
 /// Runs `events` through the producer and, when it accepts them, through the consumer:
 /// returns the producer's status and (stored, dead-lettered).
 async fn through_both(events: Value) -> (u16, String, usize, usize) {
-    let p = producer();
+    let p = producer(Compatibility::Backward);
     let r = p.handle(events).await.unwrap();
     if r.status_code != 200 {
         assert!(p.sink.records.lock().unwrap().is_empty());
         return (r.status_code, r.message, 0, 0);
     }
-    let c = Consumer {
-        schemas: SchemaCache::new(Versions(p.schemas.registry().versions()), 10),
-        store: MemoryStore::default(),
-        dead_letters: MemoryDeadLetters::default(),
-        aggregates: MemoryAggregates::default(),
-        window_ms: 60_000,
-        max_inflated: 1 << 20,
-        backoff: Backoff {
-            first: Duration::from_millis(1),
-            max: Duration::from_millis(1),
-            attempts: 2,
-        },
-    };
+    let c = testing::consumer(
+        Versions(p.schemas.registry().versions()),
+        MemoryStore::default(),
+    );
     let s = c.handle(&kafka_event(&p)).await.unwrap();
     assert_eq!(c.store.items.lock().unwrap().len(), s.stored);
     (r.status_code, r.message, s.stored, s.dead_lettered)

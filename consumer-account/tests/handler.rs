@@ -9,51 +9,26 @@ use base64::Engine;
 use sensor_consumer::aggregate::MemoryAggregates;
 use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::MemoryStore;
-use sensor_consumer::{Backoff, Consumer, ConsumerError, StoreError};
-use sensor_shared::failure::Failure;
+use sensor_consumer::{testing, Consumer, ConsumerError, StoreError};
 use sensor_shared::item::{reading_id, Coordinates};
 use sensor_shared::registry::MemoryRegistry;
+use sensor_shared::testing::{assert_reported, frame};
 use sensor_shared::wire::{self, Compression};
-use sensor_shared::{
-    infer, Compatibility, CompiledSchema, InferOptions, RegistryError, SchemaCache,
-};
+use sensor_shared::{Compatibility, CompiledSchema, RegistryError};
 use serde_json::{json, Value};
 
 type TestConsumer = Consumer<MemoryRegistry, MemoryStore, MemoryDeadLetters, MemoryAggregates>;
 
 fn consumer() -> TestConsumer {
-    Consumer {
-        schemas: SchemaCache::new(MemoryRegistry::new(Compatibility::Backward), 100),
-        store: MemoryStore::default(),
-        dead_letters: MemoryDeadLetters::default(),
-        aggregates: MemoryAggregates::default(),
-        window_ms: 60_000,
-        max_inflated: 1 << 20,
-        backoff: Backoff {
-            first: Duration::from_millis(1),
-            max: Duration::from_millis(4),
-            attempts: 5,
-        },
-    }
+    testing::consumer(
+        MemoryRegistry::new(Compatibility::Backward),
+        MemoryStore::default(),
+    )
 }
 
 /// Registers the inferred schema of `event` and returns its Glue frame in base64.
 fn framed(c: &TestConsumer, event: &Value, compression: Compression) -> String {
-    let schema = infer(event, None, &InferOptions::default()).unwrap();
-    let reg = c.schemas.source();
-    let version = match reg
-        .versions()
-        .into_iter()
-        .find(|v| v.definition == schema.definition)
-    {
-        Some(v) => v,
-        None => reg.insert(&schema.definition),
-    };
-    let body = CompiledSchema::parse(&version.definition)
-        .unwrap()
-        .encode_to_vec(event)
-        .unwrap();
-    base64::engine::general_purpose::STANDARD.encode(wire::encode(&version.id, compression, &body))
+    b64(&frame(c.schemas.source(), event, None, compression).0)
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -294,22 +269,6 @@ async fn dead_letters_and_writes_are_counted_for_metrics() {
     assert_eq!(
         docs[2]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         json!([["Function", "Reason"]])
-    );
-}
-
-/// What Lambda is told: `class` as the `errorType`, and a message with the retry hint the
-/// class's name gives, then `cause`.
-fn assert_reported(d: &lambda_runtime::Diagnostic, class: &str, cause: &str) {
-    assert_eq!(d.error_type, class);
-    let hint = if Failure::class_is_retryable(class) {
-        "retryable: "
-    } else {
-        "not retryable: "
-    };
-    assert!(
-        d.error_message.starts_with(hint) && d.error_message.contains(cause),
-        "{class}: {}",
-        d.error_message
     );
 }
 

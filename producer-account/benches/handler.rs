@@ -14,7 +14,7 @@
 //! Python `aws-glue-schema-registry` serializer on the very same events. With
 //! `PRODUCER_BENCH_SCHEMA_OUT` the registered schema definition is written there, and with
 //! `PRODUCER_BENCH_FRAMES_OUT` the framed message of each event (hex, one a line, in event order)
-//! as written with the fixed clock [`CLOCK_MS`].
+//! as written with the fixed clock [`testing::CLOCK_MS`].
 //!
 //! `cargo bench -p sensor-producer --bench handler`
 
@@ -24,42 +24,19 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sensor_producer::sink::MemorySink;
-use sensor_producer::{Producer, ProducerSchemas};
+use sensor_producer::testing;
+use sensor_producer::Producer;
 use sensor_shared::registry::MemoryRegistry;
-use sensor_shared::wire::Compression;
-use sensor_shared::{Compatibility, InferOptions};
+use sensor_shared::testing::{json_lines, Rng};
+use sensor_shared::Compatibility;
 use serde_json::{json, Value};
 
 /// Events generated when `PRODUCER_BENCH_EVENTS` is not set.
 const GENERATED: usize = 2_000;
 /// Events per invocation in the batch benchmark.
 const BATCH: usize = 1_000;
-/// The handler's clock: every event gets this `timestamp` (epoch milliseconds).
-const CLOCK_MS: i64 = 1_767_225_600_000;
 
 type Bench = Producer<MemoryRegistry, MemorySink>;
-
-/// A small deterministic generator (xorshift64*), so every run measures the same events.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn number(&mut self, p_null: f64, lo: f64, hi: f64, digits: i32) -> Value {
-        if self.unit() < p_null {
-            return Value::Null;
-        }
-        let p = 10f64.powi(digits);
-        json!(((lo + (hi - lo) * self.unit()) * p).round() / p)
-    }
-}
 
 /// Readings as the Lambda receives them: no deviceId/timestamp, some values null, a nested
 /// location, 0 to 3 tags.
@@ -95,38 +72,13 @@ fn generate(n: usize) -> Vec<Value> {
 }
 
 fn events() -> Vec<Value> {
-    match std::env::var_os("PRODUCER_BENCH_EVENTS") {
-        None => generate(GENERATED),
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("PRODUCER_BENCH_EVENTS {path:?}: {e}"));
-            let events: Vec<Value> = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
-                .collect();
-            assert!(
-                !events.is_empty(),
-                "PRODUCER_BENCH_EVENTS {path:?} has no events"
-            );
-            events
-        }
-    }
+    json_lines("PRODUCER_BENCH_EVENTS").unwrap_or_else(|| generate(GENERATED))
 }
 
 fn producer() -> Bench {
     Producer {
-        schemas: ProducerSchemas::new(
-            MemoryRegistry::new(Compatibility::Backward),
-            InferOptions::default(),
-        ),
-        sink: MemorySink::default(),
-        device_id: "000001".into(),
-        compression: Compression::None,
         max_batch: 10_000,
-        topic: "sensor-readings".into(),
-        envelope: false,
-        clock: || CLOCK_MS,
+        ..testing::producer(Compatibility::Backward)
     }
 }
 

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+pub use sensor_shared::config::ConfigError;
+use sensor_shared::config::Settings;
 use sensor_shared::Compatibility;
-use thiserror::Error;
 
 /// How the function reaches Kafka.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,15 +48,6 @@ pub struct Config {
     pub event_envelope: bool,
 }
 
-/// A setting is missing or malformed; the function cannot start.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    #[error("environment variable {var}: {reason}")]
-    Invalid { var: &'static str, reason: String },
-}
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -64,77 +56,31 @@ impl Config {
 
     /// Reads settings through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let bootstrap_servers = get("KAFKA_BOOTSTRAP_SERVERS")
-            .ok_or(ConfigError::Missing("KAFKA_BOOTSTRAP_SERVERS"))?;
-        let invalid = |var, reason: String| ConfigError::Invalid { var, reason };
-        let security_protocol = match get("KAFKA_SECURITY_PROTOCOL") {
-            Some(s) => {
-                SecurityProtocol::parse(&s).map_err(|r| invalid("KAFKA_SECURITY_PROTOCOL", r))?
-            }
-            None => SecurityProtocol::Ssl,
-        };
-        let compatibility = match get("SCHEMA_COMPATIBILITY") {
-            Some(s) => s
-                .parse::<Compatibility>()
-                .map_err(|r| invalid("SCHEMA_COMPATIBILITY", r))?,
-            None => Compatibility::Backward,
-        };
-        let zlib = match get("ZLIB_COMPRESSION").as_deref() {
-            None => false,
-            Some(v) => parse_bool(v).ok_or_else(|| {
-                invalid("ZLIB_COMPRESSION", format!("{v:?} is not true or false"))
-            })?,
-        };
-        let event_envelope = match get("EVENT_ENVELOPE").as_deref() {
-            None => false,
-            Some(v) => parse_bool(v)
-                .ok_or_else(|| invalid("EVENT_ENVELOPE", format!("{v:?} is not true or false")))?,
-        };
-        let delivery_timeout = match get("DELIVERY_TIMEOUT_MS") {
-            None => Duration::from_secs(10),
-            Some(v) => Duration::from_millis(
-                v.parse::<u64>()
-                    .ok()
-                    .filter(|ms| (1_000..=300_000).contains(ms))
-                    .ok_or_else(|| {
-                        invalid("DELIVERY_TIMEOUT_MS", format!("{v:?} is not 1000..=300000"))
-                    })?,
-            ),
-        };
-        let max_batch =
-            match get("MAX_BATCH") {
-                None => 10_000,
-                Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    invalid("MAX_BATCH", format!("{v:?} is not a positive number"))
-                })?,
-            };
-        let device_id = get("DEVICE_ID").ok_or(ConfigError::Missing("DEVICE_ID"))?;
+        let s = Settings::new(get);
+        let bootstrap_servers = s.required("KAFKA_BOOTSTRAP_SERVERS")?;
         Ok(Config {
             bootstrap_servers,
-            topic: get("KAFKA_TOPIC").unwrap_or_else(|| "sensor-readings".into()),
-            security_protocol,
-            registry_name: get("REGISTRY_NAME").ok_or(ConfigError::Missing("REGISTRY_NAME"))?,
-            schema_name: get("SCHEMA_NAME").ok_or(ConfigError::Missing("SCHEMA_NAME"))?,
-            device_id,
-            compatibility,
-            zlib,
-            delivery_timeout,
-            max_batch,
-            event_envelope,
+            topic: s
+                .get("KAFKA_TOPIC")
+                .unwrap_or_else(|| "sensor-readings".into()),
+            security_protocol: s.parsed(
+                "KAFKA_SECURITY_PROTOCOL",
+                SecurityProtocol::Ssl,
+                SecurityProtocol::parse,
+            )?,
+            compatibility: s.parsed("SCHEMA_COMPATIBILITY", Compatibility::Backward, str::parse)?,
+            zlib: s.flag("ZLIB_COMPRESSION")?,
+            event_envelope: s.flag("EVENT_ENVELOPE")?,
+            delivery_timeout: Duration::from_millis(s.number(
+                "DELIVERY_TIMEOUT_MS",
+                10_000,
+                1_000..=300_000,
+            )?),
+            max_batch: s.number("MAX_BATCH", 10_000, 1..)?,
+            device_id: s.required("DEVICE_ID")?,
+            registry_name: s.required("REGISTRY_NAME")?,
+            schema_name: s.required("SCHEMA_NAME")?,
         })
-    }
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
     }
 }
 

@@ -8,6 +8,8 @@
 pub mod config;
 pub mod schemas;
 pub mod sink;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -4,10 +4,10 @@
 //! express the value, and everything else is a 400 naming the field, never an error.
 
 use sensor_producer::sink::MemorySink;
-use sensor_producer::{Producer, ProducerSchemas};
+use sensor_producer::{testing, Producer, ProducerSchemas};
 use sensor_shared::registry::MemoryRegistry;
 use sensor_shared::schema::{Record, Type};
-use sensor_shared::wire::{self, Compression};
+use sensor_shared::wire;
 use sensor_shared::{check_compatibility, Compatibility, CompiledSchema, InferOptions};
 use serde_json::{json, Value};
 
@@ -30,17 +30,12 @@ const FOREIGN: &str = r#"{"type":"record","name":"SensorEvent","namespace":"com.
 const NOW_MS: i64 = 1_767_225_600_123;
 
 fn producer() -> Producer<MemoryRegistry, MemorySink> {
-    let registry = MemoryRegistry::new(Compatibility::Backward);
-    registry.insert(FOREIGN);
+    let p = testing::producer(Compatibility::Backward);
+    p.schemas.registry().insert(FOREIGN);
     Producer {
-        schemas: ProducerSchemas::new(registry, InferOptions::default()),
-        sink: MemorySink::default(),
         device_id: "dev-1".into(),
-        compression: Compression::None,
-        max_batch: 100,
-        topic: "sensor-readings".into(),
-        envelope: false,
         clock: || NOW_MS,
+        ..p
     }
 }
 

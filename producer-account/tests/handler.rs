@@ -3,35 +3,17 @@
 use std::path::PathBuf;
 
 use sensor_producer::sink::MemorySink;
-use sensor_producer::{Producer, ProducerSchemas};
-use sensor_shared::failure::Failure;
+use sensor_producer::testing::producer;
+use sensor_producer::Producer;
 use sensor_shared::registry::MemoryRegistry;
+use sensor_shared::testing::assert_reported;
 use sensor_shared::wire::{self, Compression};
-use sensor_shared::{Compatibility, CompiledSchema, InferOptions, RegistryError};
+use sensor_shared::{Compatibility, CompiledSchema, RegistryError};
 use serde_json::{json, Value};
 
 fn fixture(path: &str) -> Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-}
-
-fn producer(mode: Compatibility) -> Producer<MemoryRegistry, MemorySink> {
-    Producer {
-        schemas: ProducerSchemas::new(
-            MemoryRegistry::new(mode),
-            InferOptions {
-                compatibility: mode,
-                ..Default::default()
-            },
-        ),
-        sink: MemorySink::default(),
-        device_id: "000001".into(),
-        compression: Compression::None,
-        max_batch: 100,
-        topic: "sensor-readings".into(),
-        envelope: false,
-        clock: || 1_767_225_600_000,
-    }
 }
 
 #[tokio::test]
@@ -183,22 +165,6 @@ async fn outages_are_errors_and_nothing_is_acknowledged() {
     assert!(e.to_string().contains("broker down"));
     *p.sink.fail.lock().unwrap() = None;
     assert_eq!(p.handle(json!({"x": 1})).await.unwrap().status_code, 200);
-}
-
-/// What Lambda is told: `class` as the `errorType`, and a message with the retry hint the
-/// class's name gives, then `cause`.
-fn assert_reported(d: &lambda_runtime::Diagnostic, class: &str, cause: &str) {
-    assert_eq!(d.error_type, class);
-    let hint = if Failure::class_is_retryable(class) {
-        "retryable: "
-    } else {
-        "not retryable: "
-    };
-    assert!(
-        d.error_message.starts_with(hint) && d.error_message.contains(cause),
-        "{class}: {}",
-        d.error_message
-    );
 }
 
 #[tokio::test]

@@ -27,36 +27,11 @@ use uuid::Uuid;
 
 use sensor_shared::codec::CompiledSchema;
 use sensor_shared::infer::{infer, InferOptions};
+use sensor_shared::testing::{json_lines, Rng};
 use sensor_shared::wire::{self, Compression, DEFAULT_MAX_INFLATED};
 
 /// Records generated when `SENSOR_BENCH_RECORDS` is not set.
 const GENERATED: usize = 2_000;
-
-/// A small deterministic generator (xorshift64*), so every run measures the same records.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let p = 10f64.powi(digits);
-    (x * p).round() / p
-}
 
 /// Readings shaped like the Python benchmark's: some values `null`, tags of 0 to 3 strings.
 fn generate(n: usize) -> Vec<Value> {
@@ -69,18 +44,11 @@ fn generate(n: usize) -> Vec<Value> {
         "calibrated",
         "battery-low",
     ];
-    let number = |rng: &mut Rng, p_null: f64, lo: f64, hi: f64, digits: i32| {
-        if rng.unit() < p_null {
-            Value::Null
-        } else {
-            json!(round(rng.uniform(lo, hi), digits))
-        }
-    };
     (0..n)
         .map(|i| {
-            let temperature = number(&mut rng, 0.1, -20.0, 40.0, 2);
-            let humidity = number(&mut rng, 0.1, 0.0, 100.0, 2);
-            let pressure = number(&mut rng, 0.1, 950.0, 1050.0, 1);
+            let temperature = rng.number(0.1, -20.0, 40.0, 2);
+            let humidity = rng.number(0.1, 0.0, 100.0, 2);
+            let pressure = rng.number(0.1, 950.0, 1050.0, 1);
             let location = if rng.unit() < 0.2 {
                 Value::Null
             } else {
@@ -109,23 +77,7 @@ fn generate(n: usize) -> Vec<Value> {
 }
 
 fn load_records() -> Vec<Value> {
-    match std::env::var_os("SENSOR_BENCH_RECORDS") {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("SENSOR_BENCH_RECORDS {path:?}: {e}"));
-            let records: Vec<Value> = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| serde_json::from_str(l).expect("a JSON record per line"))
-                .collect();
-            assert!(
-                !records.is_empty(),
-                "SENSOR_BENCH_RECORDS {path:?} is empty"
-            );
-            records
-        }
-        None => generate(GENERATED),
-    }
+    json_lines("SENSOR_BENCH_RECORDS").unwrap_or_else(|| generate(GENERATED))
 }
 
 /// The schema the producer would have registered for these records (or the given definition).

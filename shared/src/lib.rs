@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod broker_map;
 pub mod codec;
+pub mod config;
 pub mod decimal;
 pub mod failure;
 #[doc(hidden)]
@@ -19,6 +20,8 @@ pub mod logging;
 pub mod metrics;
 pub mod registry;
 pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wire;
 
 pub use codec::{CompiledSchema, DecodeError, EncodeError, Visitor};

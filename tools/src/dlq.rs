@@ -11,14 +11,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
 };
 use sensor_consumer::dlq::{
     DeadLetter, DeadLetterError, DeadLetterSink, SqsDeadLetters, MAX_MESSAGE_BYTES,
 };
 use sensor_consumer::{dead_letter_reason, DEAD_LETTER_REASONS};
-use sensor_shared::aws::{classify, SdkFailure};
-use sensor_shared::failure::FailureKind;
+use sensor_shared::aws::classify;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -58,13 +57,12 @@ pub trait LetterQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), DeadLetterError>> + Send;
 }
 
-fn sqs_error(op: &'static str, f: SdkFailure) -> DeadLetterError {
-    let text = format!("{op}: {}", f.message);
-    match f.kind {
-        FailureKind::Throttled | FailureKind::Unavailable => DeadLetterError::Unavailable(text),
-        FailureKind::AccessDenied => DeadLetterError::AccessDenied(text),
-        _ => DeadLetterError::Refused(text),
-    }
+/// The messages of a batch call's failed entries.
+fn failed(entries: &[BatchResultErrorEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|f| f.message.clone().unwrap_or_else(|| f.code.clone()))
+        .collect()
 }
 
 /// The SQS queue.
@@ -115,7 +113,7 @@ impl LetterQueue for SqsQueue {
                 .wait_time_seconds(1)
                 .send()
                 .await
-                .map_err(|e| sqs_error("ReceiveMessage", classify("ReceiveMessage", &e)))?;
+                .map_err(|e| DeadLetterError::from(classify("ReceiveMessage", &e)))?;
             let messages = got.messages.unwrap_or_default();
             if messages.is_empty() {
                 return Ok(out);
@@ -141,7 +139,7 @@ impl LetterQueue for SqsQueue {
                         .id(id)
                         .receipt_handle(r)
                         .build()
-                        .map_err(|e| DeadLetterError::Refused(e.to_string()))
+                        .map_err(DeadLetterError::from)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
@@ -151,12 +149,8 @@ impl LetterQueue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| sqs_error("DeleteMessageBatch", classify("DeleteMessageBatch", &e)))?;
-            Ok(out
-                .failed
-                .iter()
-                .map(|f| f.message.clone().unwrap_or_else(|| f.code.clone()))
-                .collect())
+                .map_err(|e| DeadLetterError::from(classify("DeleteMessageBatch", &e)))?;
+            Ok(failed(&out.failed))
         })
         .await
     }
@@ -171,7 +165,7 @@ impl LetterQueue for SqsQueue {
                         .receipt_handle(r)
                         .visibility_timeout(0)
                         .build()
-                        .map_err(|e| DeadLetterError::Refused(e.to_string()))
+                        .map_err(DeadLetterError::from)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
@@ -181,17 +175,8 @@ impl LetterQueue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| {
-                    sqs_error(
-                        "ChangeMessageVisibilityBatch",
-                        classify("ChangeMessageVisibilityBatch", &e),
-                    )
-                })?;
-            Ok(out
-                .failed
-                .iter()
-                .map(|f| f.message.clone().unwrap_or_else(|| f.code.clone()))
-                .collect())
+                .map_err(|e| DeadLetterError::from(classify("ChangeMessageVisibilityBatch", &e)))?;
+            Ok(failed(&out.failed))
         })
         .await
     }
@@ -488,19 +473,8 @@ pub fn listing_text(l: &Listing) -> String {
 mod tests {
     use super::*;
 
-    pub(crate) fn letter(reason: &str, partition: i64, offset: i64) -> DeadLetter {
-        DeadLetter {
-            reason: reason.into(),
-            topic: "sensor-readings".into(),
-            partition,
-            offset,
-            timestamp: 1_767_225_600_000,
-            key: None,
-            value: Some("bm90IGdsdWU=".into()),
-            headers: Vec::new(),
-            omitted: None,
-            schema_version_id: None,
-        }
+    fn letter(reason: &str, partition: i64, offset: i64) -> DeadLetter {
+        sensor_consumer::testing::letter(reason, partition, offset, b"not glue")
     }
 
     #[tokio::test]

@@ -128,25 +128,7 @@ impl KafkaRecords {
                     }
                     tracing::debug!(error = %text, "fetch poll error");
                 }
-                Some(Ok(m)) if m.offset() == offset => {
-                    let headers = m
-                        .headers()
-                        .map(|hs| {
-                            hs.iter()
-                                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    return Ok(RawRecord {
-                        topic: m.topic().to_string(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec),
-                        headers,
-                    });
-                }
+                Some(Ok(m)) if m.offset() == offset => return Ok(raw_record(&m)),
                 // Compacted logs skip offsets: the first record read is past the one asked for.
                 Some(Ok(m)) if m.offset() > offset => {
                     return Err(FetchError::Gone(format!(
@@ -161,6 +143,27 @@ impl KafkaRecords {
             "{at} not read within {} ms",
             self.timeout.as_millis()
         )))
+    }
+}
+
+/// A message as read, copied out of the client's buffer.
+pub fn raw_record(m: &impl Message) -> RawRecord {
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawRecord {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec),
+        headers,
     }
 }
 

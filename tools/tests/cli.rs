@@ -1,7 +1,7 @@
 //! `sensorctl` as people run it: the built binary, stdin in, stdout/stderr/exit code out.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -120,8 +120,15 @@ fn file(content: &str) -> PathBuf {
     path
 }
 
-fn p(path: &std::path::Path) -> &str {
+fn p(path: &Path) -> &str {
     path.to_str().unwrap()
+}
+
+/// `sensorctl encode` of `input` under the schema in `schema`, as version [`ID`], with `flags`.
+fn encode(schema: &Path, flags: &[&str], input: &[u8]) -> Run {
+    let mut args = vec!["encode", "--schema", p(schema), "--version-id", ID];
+    args.extend_from_slice(flags);
+    run(&args, input)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -134,100 +141,46 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn encode_writes_the_reference_bytes() {
     let schema = file(EVT);
-    let raw = run(
-        &["encode", "--schema", p(&schema), "--version-id", ID],
-        RECORD.as_bytes(),
-    )
-    .ok();
+    let raw = encode(&schema, &[], RECORD.as_bytes()).ok();
     assert_eq!(raw.stdout, PLAIN);
-    let zlib = run(
-        &[
-            "encode",
-            "--schema",
-            p(&schema),
-            "--version-id",
-            ID,
-            "--zlib",
-        ],
-        RECORD.as_bytes(),
-    )
-    .ok();
+    let zlib = encode(&schema, &["--zlib"], RECORD.as_bytes()).ok();
     assert_eq!(zlib.stdout, ZLIB);
-    let hexed = run(
-        &[
-            "encode",
-            "--schema",
-            p(&schema),
-            "--version-id",
-            ID,
-            "--hex",
-        ],
-        RECORD.as_bytes(),
-    )
-    .ok();
+    let hexed = encode(&schema, &["--hex"], RECORD.as_bytes()).ok();
     assert_eq!(hexed.text(), format!("{}\n", hex(&PLAIN)));
     assert_eq!(
         hexed.text().trim(),
         PLAIN_HEX_SPACED.replace(' ', ""),
         "the issue's bytes"
     );
-    let zhex = run(
-        &[
-            "encode",
-            "--schema",
-            p(&schema),
-            "--version-id",
-            ID,
-            "--zlib",
-            "--hex",
-        ],
-        RECORD.as_bytes(),
-    )
-    .ok();
+    let zhex = encode(&schema, &["--zlib", "--hex"], RECORD.as_bytes()).ok();
     assert_eq!(zhex.text(), format!("{}\n", hex(&ZLIB)));
 }
 
 #[test]
 fn encode_refuses_events_that_do_not_fit() {
     let schema = file(EVT);
-    let args = ["encode", "--schema", p(&schema), "--version-id", ID];
-    run(&args, br#"{"id":"abc","n":1.5}"#).bad_input("`n` is number, the schema wants long");
-    run(&args, br#"{"id":"abc"}"#).bad_input("`n` is required");
-    run(&args, br#"{"id":"abc","n":1,"extra":true}"#).bad_input("`extra` is not in the schema");
-    run(&args, b"[1]").bad_input("must be a JSON object");
-    run(&args, b"{\"id\":").bad_input("not valid JSON");
-    run(&args, b"  \n").bad_input("no event on stdin");
+    let encode = |input: &[u8]| encode(&schema, &[], input);
+    encode(br#"{"id":"abc","n":1.5}"#).bad_input("`n` is number, the schema wants long");
+    encode(br#"{"id":"abc"}"#).bad_input("`n` is required");
+    encode(br#"{"id":"abc","n":1,"extra":true}"#).bad_input("`extra` is not in the schema");
+    encode(b"[1]").bad_input("must be a JSON object");
+    encode(b"{\"id\":").bad_input("not valid JSON");
+    encode(b"  \n").bad_input("no event on stdin");
 }
 
 #[test]
 fn encode_refuses_bad_schemas() {
     let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such-schema.json");
-    run(
-        &["encode", "--schema", p(&missing), "--version-id", ID],
-        RECORD.as_bytes(),
-    )
-    .bad_input("reading the schema file");
+    encode(&missing, &[], RECORD.as_bytes()).bad_input("reading the schema file");
     let not_avro = file(r#"{"type":"record","name":"R"}"#);
-    run(
-        &["encode", "--schema", p(&not_avro), "--version-id", ID],
-        RECORD.as_bytes(),
-    )
-    .bad_input("the schema in");
+    encode(&not_avro, &[], RECORD.as_bytes()).bad_input("the schema in");
     let not_json = file("{");
-    run(
-        &["encode", "--schema", p(&not_json), "--version-id", ID],
-        RECORD.as_bytes(),
-    )
-    .bad_input("the schema in");
+    encode(&not_json, &[], RECORD.as_bytes()).bad_input("the schema in");
     // Two fields for one JSON key: refused up front, not a panic on the first event.
     let ambiguous = file(
         r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long","jsonKey":"x"},{"name":"x","type":"long"}]}"#,
     );
-    run(
-        &["encode", "--schema", p(&ambiguous), "--version-id", ID],
-        br#"{"x":1}"#,
-    )
-    .bad_input("JSON key \"x\"");
+    encode(&ambiguous, &[], br#"{"x":1}"#).bad_input("JSON key \"x\"");
 }
 
 #[test]
@@ -316,19 +269,7 @@ fn decode_refuses_bad_messages() {
 fn decode_caps_inflated_bodies() {
     let schema = file(r#"{"type":"record","name":"R","fields":[{"name":"s","type":"string"}]}"#);
     let big = json!({ "s": "x".repeat(100_000) }).to_string();
-    let framed = run(
-        &[
-            "encode",
-            "--schema",
-            p(&schema),
-            "--version-id",
-            ID,
-            "--zlib",
-        ],
-        big.as_bytes(),
-    )
-    .ok()
-    .stdout;
+    let framed = encode(&schema, &["--zlib"], big.as_bytes()).ok().stdout;
     assert!(framed.len() < 2_000, "compresses well: {}", framed.len());
     run(
         &["decode", "--schema", p(&schema), "--max-inflated", "4096"],
@@ -610,18 +551,12 @@ fn round_trip_through_the_tool() {
     let text = event.to_string();
     let schema = file(run(&["infer"], text.as_bytes()).ok().text());
     for zlib in [false, true] {
-        let mut enc = vec![
-            "encode",
-            "--schema",
-            p(&schema),
-            "--version-id",
-            ID,
-            "--hex",
-        ];
-        if zlib {
-            enc.push("--zlib");
-        }
-        let framed = run(&enc, text.as_bytes()).ok();
+        let flags: &[&str] = if zlib {
+            &["--hex", "--zlib"]
+        } else {
+            &["--hex"]
+        };
+        let framed = encode(&schema, flags, text.as_bytes()).ok();
         let peek = run(&["peek", "--hex"], &framed.stdout).ok();
         assert!(peek.text().contains(if zlib { "zlib" } else { "none" }));
         let decoded = run(&["decode", "--schema", p(&schema), "--hex"], &framed.stdout).ok();

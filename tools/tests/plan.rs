@@ -1,10 +1,7 @@
 //! `plan` with an in-memory registry view: its predictions against what the producer then does.
 
-use sensor_producer::sink::MemorySink;
-use sensor_producer::{now_ms, Producer, ProducerSchemas};
-use sensor_shared::registry::MemoryRegistry;
-use sensor_shared::wire::Compression;
-use sensor_shared::{Compatibility, InferOptions, SchemaVersion};
+use sensor_producer::testing;
+use sensor_shared::{Compatibility, SchemaVersion};
 use sensor_tools::plan::{diff, plan, plan_text, MemoryView, PlanOptions, Step};
 use serde_json::{json, Value};
 
@@ -28,17 +25,8 @@ fn lines(events: &[Value]) -> Vec<(usize, Value)> {
 }
 
 /// The producer for real, on an in-memory registry: the versions it registers.
-async fn registered(registry: MemoryRegistry, events: &[Value]) -> Vec<SchemaVersion> {
-    let producer = Producer {
-        schemas: ProducerSchemas::new(registry, InferOptions::default()),
-        sink: MemorySink::default(),
-        device_id: "000001".into(),
-        compression: Compression::None,
-        max_batch: 500,
-        topic: "sensor-readings".into(),
-        envelope: false,
-        clock: now_ms,
-    };
+async fn registered(events: &[Value]) -> Vec<SchemaVersion> {
+    let producer = testing::producer(Compatibility::Backward);
     for e in events {
         let answer = producer.handle(e.clone()).await.unwrap();
         assert_eq!(answer.status_code, 200, "{}", answer.message);
@@ -66,7 +54,7 @@ async fn predicts_the_versions_the_producer_registers() {
             ("reuse", Some(2))
         ]
     );
-    let real = registered(MemoryRegistry::new(Compatibility::Backward), &events).await;
+    let real = registered(&events).await;
     assert_eq!(real.len(), 2);
     assert_eq!(
         steps[0].definition.as_deref(),
@@ -99,8 +87,7 @@ async fn predicts_the_versions_the_producer_registers() {
 
 #[tokio::test]
 async fn against_registered_versions_it_reuses_or_registers_the_next() {
-    let reg = MemoryRegistry::new(Compatibility::Backward);
-    let live = registered(reg, &[json!({}), json!({"temperature": 30})]).await;
+    let live = registered(&[json!({}), json!({"temperature": 30})]).await;
     let defs: Vec<&str> = live.iter().map(|v| v.definition.as_str()).collect();
     let view = MemoryView::new(Compatibility::Backward, &defs);
     let ids: Vec<_> = view.versions.iter().map(|v| v.id).collect();
@@ -132,8 +119,7 @@ async fn against_registered_versions_it_reuses_or_registers_the_next() {
 
 #[tokio::test]
 async fn refuses_what_the_producer_refuses_and_says_why() {
-    let reg = MemoryRegistry::new(Compatibility::Backward);
-    let live = registered(reg, &[json!({"temperature": 30})]).await;
+    let live = registered(&[json!({"temperature": 30})]).await;
     let defs = [live[0].definition.as_str()];
 
     // The producer widens long to double under BACKWARD; the schema's own mode (FORWARD, in

@@ -3,14 +3,15 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use base64::Engine;
 use sensor_consumer::aggregate::MemoryAggregates;
-use sensor_consumer::dlq::{DeadLetter, MemoryDeadLetters};
+use sensor_consumer::dlq::MemoryDeadLetters;
 use sensor_consumer::store::{BatchWriter, MemoryStore};
-use sensor_consumer::{Backoff, Consumer, Item, StoreError};
+use sensor_consumer::testing::{self, letter};
+use sensor_consumer::{Consumer, Item, StoreError};
 use sensor_shared::registry::MemoryRegistry;
+use sensor_shared::testing::frame;
 use sensor_shared::wire::{self, Compression};
-use sensor_shared::{infer, Compatibility, CompiledSchema, InferOptions, SchemaCache};
+use sensor_shared::Compatibility;
 use sensor_tools::dlq::{MemoryQueue, Selection};
 use sensor_tools::esm::RawRecord;
 use sensor_tools::kafka::MemoryRecords;
@@ -39,55 +40,15 @@ impl BatchWriter for Recorded {
 type TestConsumer = Consumer<MemoryRegistry, Recorded, MemoryDeadLetters, MemoryAggregates>;
 
 fn consumer() -> TestConsumer {
-    Consumer {
-        schemas: SchemaCache::new(MemoryRegistry::new(Compatibility::Backward), 100),
-        store: Recorded::default(),
-        dead_letters: MemoryDeadLetters::default(),
-        aggregates: MemoryAggregates::default(),
-        window_ms: 60_000,
-        max_inflated: 1 << 20,
-        backoff: Backoff {
-            first: Duration::from_millis(1),
-            max: Duration::from_millis(4),
-            attempts: 3,
-        },
-    }
-}
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// A reading's Glue frame with a version registered in the consumer's registry.
-fn framed(c: &TestConsumer, event: &Value) -> (Vec<u8>, Uuid) {
-    let schema = infer(event, None, &InferOptions::default()).unwrap();
-    let reg = c.schemas.source();
-    let version = reg
-        .versions()
-        .into_iter()
-        .find(|v| v.definition == schema.definition)
-        .unwrap_or_else(|| reg.insert(&schema.definition));
-    let body = CompiledSchema::parse(&version.definition)
-        .unwrap()
-        .encode_to_vec(event)
-        .unwrap();
-    (
-        wire::encode(&version.id, Compression::None, &body),
-        version.id,
+    testing::consumer(
+        MemoryRegistry::new(Compatibility::Backward),
+        Recorded::default(),
     )
 }
 
-fn letter(reason: &str, partition: i64, offset: i64, value: &[u8]) -> DeadLetter {
-    DeadLetter {
-        reason: reason.into(),
-        topic: "sensor-readings".into(),
-        partition,
-        offset,
-        timestamp: 1_767_225_600_000,
-        key: Some(B64.encode(b"000001")),
-        value: Some(B64.encode(value)),
-        headers: Vec::new(),
-        omitted: None,
-        schema_version_id: wire::peek(value).ok().map(|(id, _)| id),
-    }
+/// A reading's Glue frame with a version registered in the consumer's registry.
+fn framed(c: &TestConsumer, event: &Value) -> (Vec<u8>, Uuid) {
+    frame(c.schemas.source(), event, None, Compression::None)
 }
 
 /// The consumer's reason for the value `no`.
@@ -124,6 +85,15 @@ struct Scene {
     consumer: TestConsumer,
     queue: MemoryQueue,
     kafka: MemoryRecords,
+}
+
+impl Scene {
+    /// `redrive` over the scene's queue and Kafka records with these options.
+    async fn redrive(&self, opts: &RedriveOptions) -> Report {
+        redrive(&self.consumer, &self.queue, Some(&self.kafka), opts)
+            .await
+            .unwrap()
+    }
 }
 
 fn scene() -> Scene {
@@ -176,14 +146,7 @@ fn scene() -> Scene {
 #[tokio::test]
 async fn stores_what_now_decodes_and_keeps_what_still_fails_with_its_reason() {
     let s = scene();
-    let r = redrive(
-        &s.consumer,
-        &s.queue,
-        Some(&s.kafka),
-        &opts(Selection::default()),
-    )
-    .await
-    .unwrap();
+    let r = s.redrive(&opts(Selection::default())).await;
     assert_eq!(r.error, None);
     assert_eq!(
         results(&r),
@@ -238,9 +201,7 @@ async fn stores_what_now_decodes_and_keeps_what_still_fails_with_its_reason() {
 async fn a_second_redrive_stores_nothing_and_changes_nothing() {
     let s = scene();
     let all = opts(Selection::default());
-    redrive(&s.consumer, &s.queue, Some(&s.kafka), &all)
-        .await
-        .unwrap();
+    s.redrive(&all).await;
     let items = s.consumer.store.inner.items.lock().unwrap().clone();
     let calls = s.consumer.store.inner.calls.lock().unwrap().len();
     let bodies: Vec<String> = s
@@ -252,9 +213,7 @@ async fn a_second_redrive_stores_nothing_and_changes_nothing() {
         .map(|m| m.1.clone())
         .collect();
 
-    let again = redrive(&s.consumer, &s.queue, Some(&s.kafka), &all)
-        .await
-        .unwrap();
+    let again = s.redrive(&all).await;
     assert_eq!((again.stored, again.failing, again.skipped), (0, 2, 1));
     assert_eq!(*s.consumer.store.inner.items.lock().unwrap(), items);
     assert_eq!(
@@ -281,9 +240,7 @@ async fn the_same_record_twice_is_stored_once_and_both_letters_go() {
         to_offset: Some(12),
         ..Selection::default()
     };
-    let r = redrive(&s.consumer, &s.queue, Some(&s.kafka), &opts(only))
-        .await
-        .unwrap();
+    let r = s.redrive(&opts(only)).await;
     assert_eq!(results(&r), [(0, 12, "stored")]);
     assert_eq!((r.selected, r.outcomes[0].letters), (2, 2));
     assert_eq!(s.consumer.store.inner.items.lock().unwrap().len(), 1);
@@ -308,9 +265,7 @@ async fn a_dry_run_changes_nothing() {
         .collect();
     let mut o = opts(Selection::default());
     o.dry_run = true;
-    let r = redrive(&s.consumer, &s.queue, Some(&s.kafka), &o)
-        .await
-        .unwrap();
+    let r = s.redrive(&o).await;
     assert_eq!(
         (r.stored, r.failing, r.skipped),
         (3, 2, 1),
@@ -335,9 +290,7 @@ async fn filters_select_by_reason_and_coordinates() {
         reasons: vec!["KeyCollision".into()],
         ..Selection::default()
     };
-    let r = redrive(&s.consumer, &s.queue, Some(&s.kafka), &opts(collisions))
-        .await
-        .unwrap();
+    let r = s.redrive(&opts(collisions)).await;
     assert_eq!(
         results(&r),
         [(2, 7, "stored")],
@@ -351,9 +304,7 @@ async fn filters_select_by_reason_and_coordinates() {
         reasons: vec!["UnknownSchemaVersion".into()],
         ..Selection::default()
     };
-    let r = redrive(&s.consumer, &s.queue, Some(&s.kafka), &opts(p1))
-        .await
-        .unwrap();
+    let r = s.redrive(&opts(p1)).await;
     assert_eq!(results(&r), [(1, 9, "failing")]);
 }
 
@@ -380,14 +331,7 @@ async fn letters_without_their_record_wait_for_kafka() {
     // Gone from Kafka (retention): the letter stays.
     let s = scene();
     s.kafka.records.lock().unwrap().clear();
-    let r = redrive(
-        &s.consumer,
-        &s.queue,
-        Some(&s.kafka),
-        &opts(Selection::default()),
-    )
-    .await
-    .unwrap();
+    let r = s.redrive(&opts(Selection::default())).await;
     let o = r.outcomes.iter().find(|o| o.offset == 30).unwrap();
     assert_eq!(o.result, "skipped");
     assert!(o
@@ -404,14 +348,7 @@ async fn an_outage_deletes_nothing_and_hides_nothing() {
     *s.consumer.store.inner.fail.lock().unwrap() =
         Some(StoreError::Unavailable("DynamoDB 503".into()));
     let before = s.queue.letters();
-    let r = redrive(
-        &s.consumer,
-        &s.queue,
-        Some(&s.kafka),
-        &opts(Selection::default()),
-    )
-    .await
-    .unwrap();
+    let r = s.redrive(&opts(Selection::default())).await;
     let e = r.error.as_deref().unwrap();
     assert!(e.starts_with("StoreUnavailable"), "{e}");
     assert_eq!(r.stored, 0);

@@ -82,6 +82,25 @@ where
     to_error(kind, text)
 }
 
+/// A call's answer, or `None` when it failed with `kind` (the entity is not there, or is there
+/// already); any other failure as the registry error its kind is.
+fn unless<T, E>(
+    kind: FailureKind,
+    op: &'static str,
+    out: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>, RegistryError>
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    match out {
+        Ok(o) => Ok(Some(o)),
+        Err(e) => match classify(op, &e) {
+            (k, _) if k == kind => Ok(None),
+            (k, t) => Err(to_error(k, t)),
+        },
+    }
+}
+
 /// The version a GetSchemaVersion answer describes.
 fn version_of(o: &GetSchemaVersionOutput) -> Result<SchemaVersion, RegistryError> {
     Ok(SchemaVersion {
@@ -174,12 +193,9 @@ impl GlueRegistry {
             .schema_version_number(n)
             .send()
             .await;
-        match out {
-            Ok(o) => version_of(&o).map(Some),
-            Err(e) => match classify("GetSchemaVersion", &e) {
-                (FailureKind::NotFound, _) => Ok(None),
-                (k, t) => Err(to_error(k, t)),
-            },
+        match unless(FailureKind::NotFound, "GetSchemaVersion", out)? {
+            Some(o) => version_of(&o).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -195,16 +211,12 @@ impl GlueRegistry {
             .schema_definition(definition)
             .send()
             .await;
-        match out {
-            Ok(o) => {
+        match unless(FailureKind::NotFound, "GetSchemaByDefinition", out)? {
+            Some(o) => {
                 let id = parse_id(o.schema_version_id())?;
-                let status = status_of(o.status());
-                self.settle(id, status).await.map(Some)
+                self.settle(id, status_of(o.status())).await.map(Some)
             }
-            Err(e) => match classify("GetSchemaByDefinition", &e) {
-                (FailureKind::NotFound, _) => Ok(None),
-                (k, t) => Err(to_error(k, t)),
-            },
+            None => Ok(None),
         }
     }
 
@@ -251,20 +263,14 @@ impl GlueRegistry {
     }
 
     async fn create_registry(&self) -> Result<(), RegistryError> {
-        match self
+        let out = self
             .client
             .create_registry()
             .registry_name(&self.config.registry_name)
             .description("Schemas of the sensor pipeline")
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match classify("CreateRegistry", &e) {
-                (FailureKind::AlreadyExists, _) => Ok(()),
-                (k, t) => Err(to_error(k, t)),
-            },
-        }
+            .await;
+        unless(FailureKind::AlreadyExists, "CreateRegistry", out).map(drop)
     }
 
     /// Creates the schema with `definition` as version 1; `Ok(None)` when someone else created

@@ -10,12 +10,11 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::message::{Headers, Message};
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use sensor_shared::aws::{load_base_config, AssumeRole};
 use sensor_tools::esm::{event_json, next_offsets, Batching, RawRecord};
-use sensor_tools::kafka::bootstrap_from_secret;
+use sensor_tools::kafka::{bootstrap_from_secret, raw_record};
 
 #[derive(Parser, Debug)]
 #[command(about = "Local stand-in for Lambda's self-managed Kafka event source mapping")]
@@ -189,23 +188,7 @@ async fn next_batch(
                 continue;
             }
             Ok(Ok(m)) => {
-                let headers = m
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                batch.push(RawRecord {
-                    topic: m.topic().to_string(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec),
-                    headers,
-                });
+                batch.push(raw_record(&m));
                 deadline.get_or_insert_with(|| Instant::now() + batching.window);
             }
         }

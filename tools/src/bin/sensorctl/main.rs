@@ -26,7 +26,6 @@ use sensor_shared::infer::{infer, InferOptions};
 use sensor_shared::schema::{Compatibility, Record};
 use sensor_shared::wire::{self, Compression, DEFAULT_MAX_INFLATED};
 use sensor_tools::dlq::Selection;
-use sensor_tools::plan::PlanOptions;
 
 mod ops;
 
@@ -112,36 +111,40 @@ enum Command {
     /// modes). Registers and sends nothing. Input: one event (or array of events), or a file of
     /// them, one per line, each one invocation; later lines see what earlier ones would
     /// register. Credentials: the producer account's, or --role-arn.
-    Plan {
-        /// Events, one per line (default: stdin).
-        file: Option<PathBuf>,
-        #[arg(long, env = "REGISTRY_NAME", default_value = "sensor-registry")]
-        registry_name: String,
-        #[arg(long, env = "SCHEMA_NAME", default_value = "sensor-readings")]
-        schema_name: String,
-        /// The producer's mode: what it merges and checks with, and creates the schema with.
-        /// An existing schema's own mode is checked too.
-        #[arg(long, env = "SCHEMA_COMPATIBILITY", default_value = "BACKWARD")]
-        compatibility: Compatibility,
-        #[arg(long, env = "MAX_BATCH", default_value_t = 500)]
-        max_batch: usize,
-        #[arg(long, env = "DEVICE_ID", default_value = "sensorctl-plan")]
-        device_id: String,
-        #[arg(long, env = "KAFKA_TOPIC", default_value = "sensor-readings")]
-        topic: String,
-        /// Payloads are publish envelopes, as the producer's EVENT_ENVELOPE says.
-        #[arg(long, env = "EVENT_ENVELOPE", value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
-        envelope: bool,
-        /// Read the registry through this role (e.g. the schema reader role, from the consumer
-        /// account).
-        #[arg(long, value_name = "ARN")]
-        role_arn: Option<String>,
-        #[arg(long, value_name = "ID", requires = "role_arn")]
-        external_id: Option<String>,
-        /// One JSON object per line of input instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Plan(PlanArgs),
+}
+
+/// What `sensorctl plan` is given.
+#[derive(clap::Args, Debug)]
+struct PlanArgs {
+    /// Events, one per line (default: stdin).
+    file: Option<PathBuf>,
+    #[arg(long, env = "REGISTRY_NAME", default_value = "sensor-registry")]
+    registry_name: String,
+    #[arg(long, env = "SCHEMA_NAME", default_value = "sensor-readings")]
+    schema_name: String,
+    /// The producer's mode: what it merges and checks with, and creates the schema with.
+    /// An existing schema's own mode is checked too.
+    #[arg(long, env = "SCHEMA_COMPATIBILITY", default_value = "BACKWARD")]
+    compatibility: Compatibility,
+    #[arg(long, env = "MAX_BATCH", default_value_t = 500)]
+    max_batch: usize,
+    #[arg(long, env = "DEVICE_ID", default_value = "sensorctl-plan")]
+    device_id: String,
+    #[arg(long, env = "KAFKA_TOPIC", default_value = "sensor-readings")]
+    topic: String,
+    /// Payloads are publish envelopes, as the producer's EVENT_ENVELOPE says.
+    #[arg(long, env = "EVENT_ENVELOPE", value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    envelope: bool,
+    /// Read the registry through this role (e.g. the schema reader role, from the consumer
+    /// account).
+    #[arg(long, value_name = "ARN")]
+    role_arn: Option<String>,
+    #[arg(long, value_name = "ID", requires = "role_arn")]
+    external_id: Option<String>,
+    /// One JSON object per line of input instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Which letters: every filter given must match.
@@ -270,33 +273,7 @@ fn main() -> ExitCode {
         } => cmd_decode(&schema, hex, max_inflated, pretty),
         Command::Peek { hex } => cmd_peek(hex),
         Command::Dlq(command) => run_async(ops::dlq(command)),
-        Command::Plan {
-            file,
-            registry_name,
-            schema_name,
-            compatibility,
-            max_batch,
-            device_id,
-            topic,
-            envelope,
-            role_arn,
-            external_id,
-            json,
-        } => run_async(ops::plan(ops::PlanArgs {
-            file,
-            registry_name,
-            schema_name,
-            options: PlanOptions {
-                compatibility,
-                max_batch,
-                device_id,
-                topic,
-                envelope,
-            },
-            role_arn,
-            external_id,
-            json,
-        })),
+        Command::Plan(args) => run_async(ops::plan(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,26 +1,25 @@
 //! Wiring of the commands that talk to AWS and Kafka: clients and configuration in, the
 //! library's functions called, results printed.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use sensor_consumer::aggregate::{AggregateStore, DynamoAggregates, MemoryAggregates};
 use sensor_consumer::config::Config;
-use sensor_consumer::dlq::MemoryDeadLetters;
+use sensor_consumer::dlq::{DeadLetterError, MemoryDeadLetters};
 use sensor_consumer::store::{BatchWriter, DynamoStore, MemoryStore};
 use sensor_consumer::{dead_letter_reason, Backoff, Consumer};
 use sensor_shared::aws::{
     assume_role_config, glue_client, load_base_config, AssumeRole, GlueRegistry,
 };
 use sensor_shared::registry::SchemaCache;
-use sensor_tools::dlq::{listing, listing_text, schema_version_id, LetterQueue, SqsQueue};
+use sensor_tools::dlq::{listing, listing_text, schema_version_id, LetterQueue, Queued, SqsQueue};
 use sensor_tools::kafka::{bootstrap_from_secret, KafkaRecords};
 use sensor_tools::plan::{plan as plan_lines, plan_text, GlueView, PlanOptions};
 use sensor_tools::redrive::{redrive, report_text, RedriveOptions};
 
-use crate::{write_stdout, DlqCommand, Failure, Outcome};
+use crate::{write_stdout, DlqCommand, Failure, Outcome, PlanArgs};
 
 /// How long letters being listed or redriven stay invisible to other readers of the queue.
 const HOLD: Duration = Duration::from_secs(300);
@@ -30,6 +29,15 @@ fn sqs_queue(base: &aws_config::SdkConfig, queue_url: &str) -> SqsQueue {
         client: aws_sdk_sqs::Client::new(base),
         queue_url: queue_url.to_string(),
     }
+}
+
+/// Every message of the queue, read and given back at once (held meanwhile, so that the read
+/// reaches the end of the queue).
+async fn look(queue: &SqsQueue) -> Result<Vec<Queued>, DeadLetterError> {
+    let queued = queue.receive_all(HOLD).await?;
+    let receipts: Vec<String> = queued.iter().map(|q| q.receipt.clone()).collect();
+    queue.give_back(&receipts).await?;
+    Ok(queued)
 }
 
 fn print_json(v: &impl serde::Serialize) -> Outcome {
@@ -46,14 +54,7 @@ pub async fn dlq(command: DlqCommand) -> Outcome {
             json,
         } => {
             let selection = filters.selection()?;
-            let queue = sqs_queue(&base, &queue_url);
-            let queued = queue
-                .receive_all(HOLD)
-                .await
-                .map_err(|e| Failure(e.to_string()))?;
-            let receipts: Vec<String> = queued.iter().map(|q| q.receipt.clone()).collect();
-            queue
-                .give_back(&receipts)
+            let queued = look(&sqs_queue(&base, &queue_url))
                 .await
                 .map_err(|e| Failure(e.to_string()))?;
             let l = listing(&queued, &selection);
@@ -65,14 +66,7 @@ pub async fn dlq(command: DlqCommand) -> Outcome {
         }
         DlqCommand::Show { filters, queue_url } => {
             let selection = filters.selection()?;
-            let queue = sqs_queue(&base, &queue_url);
-            let mut queued = queue
-                .receive_all(HOLD)
-                .await
-                .map_err(|e| Failure(e.to_string()))?;
-            let receipts: Vec<String> = queued.iter().map(|q| q.receipt.clone()).collect();
-            queue
-                .give_back(&receipts)
+            let mut queued = look(&sqs_queue(&base, &queue_url))
                 .await
                 .map_err(|e| Failure(e.to_string()))?;
             queued.sort_by_key(|q| {
@@ -213,16 +207,6 @@ async fn run_redrive<W: BatchWriter, A: AggregateStore>(
     redrive(&consumer, queue, records, opts).await
 }
 
-pub struct PlanArgs {
-    pub file: Option<PathBuf>,
-    pub registry_name: String,
-    pub schema_name: String,
-    pub options: PlanOptions,
-    pub role_arn: Option<String>,
-    pub external_id: Option<String>,
-    pub json: bool,
-}
-
 /// The invocations in `text`: the whole text when it is one JSON value (an event, or an array
 /// of events, over several lines or not), else one per non-blank line.
 pub fn invocations(text: &str) -> Result<Vec<(usize, Value)>, Failure> {
@@ -266,9 +250,14 @@ pub async fn plan(args: PlanArgs) -> Outcome {
         args.registry_name,
         args.schema_name,
     );
-    let steps = plan_lines(view, &lines, &args.options)
-        .await
-        .map_err(Failure)?;
+    let options = PlanOptions {
+        compatibility: args.compatibility,
+        max_batch: args.max_batch,
+        device_id: args.device_id,
+        topic: args.topic,
+        envelope: args.envelope,
+    };
+    let steps = plan_lines(view, &lines, &options).await.map_err(Failure)?;
     if args.json {
         let mut out = String::new();
         for s in &steps {
