@@ -33,7 +33,7 @@ use sensor_consumer::{
     decode_item, store, Backoff, BatchSchemas, BatchWriter, Consumer, Coordinates, Item,
     ItemWriter, StoreError,
 };
-use sensor_shared::testing::Rng;
+use sensor_shared::testing::{Rng, TAGS};
 use sensor_shared::wire::{self, Compression};
 use sensor_shared::{CompiledSchema, RegistryError, SchemaCache, SchemaSource, SchemaVersion};
 use serde_json::{json, Value};
@@ -108,15 +108,7 @@ fn consumer<W: BatchWriter>(
 fn generate(n: usize) -> (Uuid, String, Vec<Vec<u8>>) {
     let id = Uuid::from_u128(0x636c_b0bb_7243_43f0_b309_7a25_a8f1_9df2);
     let schema = CompiledSchema::parse(SCHEMA).expect("the schema parses");
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let tags = [
-        "indoor",
-        "outdoor",
-        "roof",
-        "basement",
-        "calibrated",
-        "battery-low",
-    ];
+    let mut rng = Rng::default();
     let frames = (0..n)
         .map(|i| {
             let event = json!({
@@ -130,7 +122,7 @@ fn generate(n: usize) -> (Uuid, String, Vec<Vec<u8>>) {
                 },
                 "tags": if rng.unit() < 0.3 { Value::Null } else {
                     let k = rng.below(4) as usize;
-                    json!(tags[..k])
+                    json!(TAGS[..k])
                 },
             });
             let body = schema.encode_to_vec(&event).expect("the event fits");

@@ -27,7 +27,7 @@ use sensor_producer::sink::MemorySink;
 use sensor_producer::testing;
 use sensor_producer::Producer;
 use sensor_shared::registry::MemoryRegistry;
-use sensor_shared::testing::{json_lines, Rng};
+use sensor_shared::testing::{json_lines, Rng, TAGS};
 use sensor_shared::Compatibility;
 use serde_json::{json, Value};
 
@@ -41,15 +41,7 @@ type Bench = Producer<MemoryRegistry, MemorySink>;
 /// Readings as the Lambda receives them: no deviceId/timestamp, some values null, a nested
 /// location, 0 to 3 tags.
 fn generate(n: usize) -> Vec<Value> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let tags = [
-        "indoor",
-        "outdoor",
-        "roof",
-        "basement",
-        "calibrated",
-        "battery-low",
-    ];
+    let mut rng = Rng::default();
     (0..n)
         .map(|_| {
             let location = if rng.unit() < 0.2 {
@@ -57,8 +49,8 @@ fn generate(n: usize) -> Vec<Value> {
             } else {
                 json!({"lat": rng.number(0.0, -90.0, 90.0, 6), "lon": rng.number(0.0, -180.0, 180.0, 6)})
             };
-            let tag_list: Vec<&str> = (0..rng.next() % 4)
-                .map(|_| tags[(rng.next() % tags.len() as u64) as usize])
+            let tag_list: Vec<&str> = (0..rng.below(4))
+                .map(|_| TAGS[rng.below(TAGS.len() as u64) as usize])
                 .collect();
             json!({
                 "temperature": rng.number(0.1, -20.0, 40.0, 2),

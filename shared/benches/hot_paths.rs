@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use sensor_shared::codec::CompiledSchema;
 use sensor_shared::infer::{infer, InferOptions};
-use sensor_shared::testing::{json_lines, Rng};
+use sensor_shared::testing::{json_lines, Rng, TAGS};
 use sensor_shared::wire::{self, Compression, DEFAULT_MAX_INFLATED};
 
 /// Records generated when `SENSOR_BENCH_RECORDS` is not set.
@@ -35,15 +35,7 @@ const GENERATED: usize = 2_000;
 
 /// Readings shaped like the Python benchmark's: some values `null`, tags of 0 to 3 strings.
 fn generate(n: usize) -> Vec<Value> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let tags = [
-        "indoor",
-        "outdoor",
-        "roof",
-        "basement",
-        "calibrated",
-        "battery-low",
-    ];
+    let mut rng = Rng::default();
     (0..n)
         .map(|i| {
             let temperature = rng.number(0.1, -20.0, 40.0, 2);
@@ -58,9 +50,9 @@ fn generate(n: usize) -> Vec<Value> {
                 Value::Null
             } else {
                 let k = rng.below(4) as usize;
-                let start = rng.below(tags.len() as u64) as usize;
+                let start = rng.below(TAGS.len() as u64) as usize;
                 (0..k)
-                    .map(|j| json!(tags[(start + j) % tags.len()]))
+                    .map(|j| json!(TAGS[(start + j) % TAGS.len()]))
                     .collect()
             };
             json!({

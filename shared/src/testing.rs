@@ -55,12 +55,29 @@ pub fn assert_reported(reported: &impl Serialize, class: &str, cause: &str) {
     );
 }
 
+/// The tags the benchmarks' readings carry (those of `scripts/bench_python_glue.py`).
+pub const TAGS: [&str; 6] = [
+    "indoor",
+    "outdoor",
+    "roof",
+    "basement",
+    "calibrated",
+    "battery-low",
+];
+
 /// A small deterministic generator (xorshift64*), so every run of a benchmark measures the
 /// same records.
 pub struct Rng(pub u64);
 
+impl Default for Rng {
+    /// The seed every benchmark starts from.
+    fn default() -> Self {
+        Rng(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -69,7 +86,7 @@ impl Rng {
 
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Uniform in [lo, hi).
@@ -79,7 +96,7 @@ impl Rng {
 
     /// Uniform in 0..n.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     /// A sensor's value: `null` with probability `p_null`, else uniform in [lo, hi) rounded to

@@ -94,6 +94,20 @@ impl Scene {
             .await
             .unwrap()
     }
+
+    /// The queue's messages, held or not: (message id, body).
+    fn messages(&self) -> Vec<(String, String)> {
+        let messages = self.queue.messages.lock().unwrap();
+        messages
+            .iter()
+            .map(|m| (m.0.clone(), m.1.clone()))
+            .collect()
+    }
+
+    /// The queue's message bodies.
+    fn bodies(&self) -> Vec<String> {
+        self.messages().into_iter().map(|(_, body)| body).collect()
+    }
 }
 
 fn scene() -> Scene {
@@ -204,14 +218,7 @@ async fn a_second_redrive_stores_nothing_and_changes_nothing() {
     s.redrive(&all).await;
     let items = s.consumer.store.inner.items.lock().unwrap().clone();
     let calls = s.consumer.store.inner.calls.lock().unwrap().len();
-    let bodies: Vec<String> = s
-        .queue
-        .messages
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|m| m.1.clone())
-        .collect();
+    let bodies = s.bodies();
 
     let again = s.redrive(&all).await;
     assert_eq!((again.stored, again.failing, again.skipped), (0, 2, 1));
@@ -221,14 +228,7 @@ async fn a_second_redrive_stores_nothing_and_changes_nothing() {
         calls,
         "no write at all"
     );
-    let now: Vec<String> = s
-        .queue
-        .messages
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|m| m.1.clone())
-        .collect();
+    let now = s.bodies();
     assert_eq!(now, bodies, "the letters that still fail stay as they are");
 }
 
@@ -255,14 +255,7 @@ async fn the_same_record_twice_is_stored_once_and_both_letters_go() {
 #[tokio::test]
 async fn a_dry_run_changes_nothing() {
     let s = scene();
-    let before: Vec<(String, String)> = s
-        .queue
-        .messages
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|m| (m.0.clone(), m.1.clone()))
-        .collect();
+    let before = s.messages();
     let mut o = opts(Selection::default());
     o.dry_run = true;
     let r = s.redrive(&o).await;
@@ -271,14 +264,7 @@ async fn a_dry_run_changes_nothing() {
         (3, 2, 1),
         "what a redrive would do"
     );
-    let after: Vec<(String, String)> = s
-        .queue
-        .messages
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|m| (m.0.clone(), m.1.clone()))
-        .collect();
+    let after = s.messages();
     assert_eq!(after, before, "same messages, same ids");
     assert_eq!(s.queue.held(), 0);
 }
