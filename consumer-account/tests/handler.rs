@@ -12,7 +12,7 @@ use sensor_consumer::store::MemoryStore;
 use sensor_consumer::{testing, Consumer, ConsumerError, StoreError};
 use sensor_shared::item::{reading_id, Coordinates};
 use sensor_shared::registry::MemoryRegistry;
-use sensor_shared::testing::{assert_reported, frame};
+use sensor_shared::testing::{assert_reported, frame, reading};
 use sensor_shared::wire::{self, Compression};
 use sensor_shared::{Compatibility, CompiledSchema, RegistryError};
 use serde_json::{json, Value};
@@ -54,14 +54,6 @@ fn key(device: &str, ts: i64, partition: i64, offset: i64) -> (String, String) {
         offset,
     };
     (device.to_string(), reading_id(ts, at))
-}
-
-fn reading(device: &str, ts: i64, extra: Value) -> Value {
-    let mut e = json!({"deviceId": device, "timestamp": ts});
-    e.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    e
 }
 
 #[tokio::test]

@@ -527,11 +527,7 @@ mod tests {
     use serde_json::json;
 
     fn ev(extra: Value) -> Value {
-        let mut base = json!({"deviceId": "000001", "timestamp": 1_700_000_000_000i64});
-        base.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        base
+        crate::testing::reading("000001", 1_700_000_000_000, extra)
     }
 
     fn opts(c: Compatibility) -> InferOptions {

@@ -156,11 +156,7 @@ pub fn write_reading(
     at: Coordinates<'_>,
     writer: &mut ItemWriter,
 ) -> Result<Written, String> {
-    writer.start();
-    schema
-        .visit(body, writer)
-        .map_err(|e| format!("corrupt body for schema version {schema_version_id}: {e}"))?;
-    writer.finish_reading(schema_version_id, at)
+    write_reading_with_headers(schema, body, schema_version_id, at, &[], writer)
 }
 
 /// [`write_reading`] for a record with Kafka headers, stored as [`ATTR_HEADERS`].

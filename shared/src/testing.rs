@@ -1,6 +1,6 @@
 //! What the tests and benchmarks of every crate set up the same way (feature `testing`, turned
 //! on only by dev-dependencies, so never in a Lambda's build): records framed under an inferred
-//! schema in a [`MemoryRegistry`], the check of what Lambda is told about a failure, and the
+//! schema in a [`MemoryRegistry`], readings, the check of what Lambda is told about a failure, and the
 //! benchmarks' generator and input files.
 
 use serde::Serialize;
@@ -34,6 +34,19 @@ pub fn frame(
         .encode_to_vec(event)
         .expect("the event fits its inferred schema");
     (wire::encode(&version.id, compression, &body), version.id)
+}
+
+/// A reading with these key fields and the fields of `extra` (an object).
+pub fn reading(device_id: &str, timestamp: i64, extra: Value) -> Value {
+    let mut event = serde_json::json!({"deviceId": device_id, "timestamp": timestamp});
+    let fields = event.as_object_mut().expect("an object");
+    fields.extend(
+        extra
+            .as_object()
+            .expect("extra fields are an object")
+            .clone(),
+    );
+    event
 }
 
 /// Asserts what Lambda is told of a failure: `reported` is what the function hands the runtime

@@ -10,13 +10,10 @@ use serde_json::{json, Value};
 
 use sensor_shared::infer::{infer, InferOptions};
 use sensor_shared::schema::{Compatibility, Record};
+use sensor_shared::testing::reading;
 
 fn ev(extra: Value) -> Value {
-    let mut base = json!({"deviceId": "000001", "timestamp": 1_700_000_000_000i64});
-    base.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    base
+    reading("000001", 1_700_000_000_000, extra)
 }
 
 /// A small deterministic generator (64-bit LCG), so the list needs no fixture of its own.

@@ -39,12 +39,7 @@ use support::{Identity, OffsetClock, Stack, StackOptions, Via};
 // Definitions, inferred from events the way the producer does it
 
 fn reading(extra: Value) -> Value {
-    let mut event = json!({"deviceId": "000001", "timestamp": 1_700_000_000_000_i64});
-    event
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    event
+    sensor_shared::testing::reading("000001", 1_700_000_000_000, extra)
 }
 
 /// The definition `event` gives on top of `previous`, with the producer's default options.
