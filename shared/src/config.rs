@@ -78,15 +78,8 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 mod tests {
     use super::*;
 
-    fn settings(
-        pairs: &'static [(&'static str, &'static str)],
-    ) -> Settings<impl Fn(&str) -> Option<String>> {
-        Settings::new(move |k| {
-            pairs
-                .iter()
-                .find(|(name, _)| *name == k)
-                .map(|(_, v)| v.to_string())
-        })
+    fn settings(vars: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
+        Settings::new(crate::testing::lookup(vars))
     }
 
     #[test]

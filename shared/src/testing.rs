@@ -1,7 +1,9 @@
 //! What the tests and benchmarks of every crate set up the same way (feature `testing`, turned
 //! on only by dev-dependencies, so never in a Lambda's build): records framed under an inferred
-//! schema in a [`MemoryRegistry`], readings, the check of what Lambda is told about a failure, and the
+//! schema in a [`MemoryRegistry`], readings, environments, the check of what Lambda is told about a failure, and the
 //! benchmarks' generator and input files.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -34,6 +36,15 @@ pub fn frame(
         .encode_to_vec(event)
         .expect("the event fits its inferred schema");
     (wire::encode(&version.id, compression, &body), version.id)
+}
+
+/// An environment of these variables, for `Config::from_lookup`.
+pub fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| vars.get(k).cloned()
 }
 
 /// A reading with these key fields and the fields of `extra` (an object).
