@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sensor_shared::aws::TrustStore;
 use thiserror::Error;
 
 /// The consumer's settings.
@@ -22,6 +23,8 @@ pub struct Config {
     /// Cap on an inflated zlib body.
     pub max_inflated_bytes: usize,
     pub session_length: Duration,
+    /// Roots TLS connections trust (`TLS_TRUST_STORE`: `aws`, the default, or `system`).
+    pub trust_store: TrustStore,
 }
 
 /// A setting is missing or malformed; the function cannot start.
@@ -68,6 +71,12 @@ impl Config {
                 reason: format!("{schema_reader_role_arn:?} is not an IAM role ARN"),
             });
         }
+        let trust_store = TrustStore::parse(get(TrustStore::VAR).as_deref()).map_err(|reason| {
+            ConfigError::Invalid {
+                var: TrustStore::VAR,
+                reason,
+            }
+        })?;
         Ok(Config {
             schema_reader_role_arn,
             schema_reader_external_id: get("SCHEMA_READER_EXTERNAL_ID"),
@@ -87,6 +96,7 @@ impl Config {
             session_length: Duration::from_secs(
                 number("SCHEMA_READER_SESSION_SECONDS", 3600, 900)? as u64,
             ),
+            trust_store,
         })
     }
 }
@@ -102,6 +112,33 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn trust_store() {
+        let ok = [
+            ("SCHEMA_READER_ROLE_ARN", "arn:aws:iam::111111111111:role/r"),
+            ("READINGS_TABLE", "t"),
+            ("AGGREGATES_TABLE", "a"),
+            ("DEAD_LETTER_QUEUE_URL", "http://q"),
+        ];
+        assert_eq!(cfg(&ok).unwrap().trust_store, TrustStore::Aws);
+        let mut with = ok.to_vec();
+        with.push(("TLS_TRUST_STORE", "system"));
+        assert_eq!(cfg(&with).unwrap().trust_store, TrustStore::System);
+        with.pop();
+        with.push(("TLS_TRUST_STORE", "native"));
+        let err = cfg(&with);
+        assert!(
+            matches!(
+                err,
+                Err(ConfigError::Invalid {
+                    var: "TLS_TRUST_STORE",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

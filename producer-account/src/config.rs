@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sensor_shared::aws::TrustStore;
 use sensor_shared::Compatibility;
 use thiserror::Error;
 
@@ -45,6 +46,9 @@ pub struct Config {
     pub max_batch: usize,
     /// Whether payloads are publish envelopes (`EVENT_ENVELOPE`).
     pub event_envelope: bool,
+    /// Roots TLS connections trust, the SDK's and librdkafka's (`TLS_TRUST_STORE`: `aws`, the
+    /// default, or `system`).
+    pub trust_store: TrustStore,
 }
 
 /// A setting is missing or malformed; the function cannot start.
@@ -114,6 +118,12 @@ impl Config {
                 })?,
             };
         let device_id = get("DEVICE_ID").ok_or(ConfigError::Missing("DEVICE_ID"))?;
+        let trust_store = TrustStore::parse(get(TrustStore::VAR).as_deref()).map_err(|reason| {
+            ConfigError::Invalid {
+                var: TrustStore::VAR,
+                reason,
+            }
+        })?;
         Ok(Config {
             bootstrap_servers,
             topic: get("KAFKA_TOPIC").unwrap_or_else(|| "sensor-readings".into()),
@@ -126,6 +136,7 @@ impl Config {
             delivery_timeout,
             max_batch,
             event_envelope,
+            trust_store,
         })
     }
 }
@@ -157,6 +168,27 @@ mod tests {
         ("SCHEMA_NAME", "s"),
         ("DEVICE_ID", "000001"),
     ];
+
+    #[test]
+    fn trust_store() {
+        assert_eq!(cfg(&BASE).unwrap().trust_store, TrustStore::Aws);
+        let mut with = BASE.to_vec();
+        with.push(("TLS_TRUST_STORE", "system"));
+        assert_eq!(cfg(&with).unwrap().trust_store, TrustStore::System);
+        with.pop();
+        with.push(("TLS_TRUST_STORE", "native"));
+        let err = cfg(&with);
+        assert!(
+            matches!(
+                err,
+                Err(ConfigError::Invalid {
+                    var: "TLS_TRUST_STORE",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
 
     #[test]
     fn defaults() {
