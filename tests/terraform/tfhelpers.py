@@ -280,7 +280,7 @@ _VAR = re.compile(r"\bvar\.(\w+)")
 _DOCUMENT_JSON = re.compile(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}")
 
 
-def _interpolations(text: str) -> list[tuple[int, int]]:
+def interpolations(text: str) -> list[tuple[int, int]]:
     """(start, end) of every ${...} of text, nested braces and quoted strings inside included."""
     spans, at = [], 0
     while (start := text.find("${", at)) >= 0:
@@ -319,7 +319,7 @@ def _as_template(value) -> str:
 
 def _as_expression(value) -> str:
     if isinstance(value, str):
-        spans = _interpolations(value)
+        spans = interpolations(value)
         if spans == [(0, len(value))]:
             inner = value[2:-1].strip()
             return inner if re.fullmatch(r"[\w.\[\]]+|\w+\([^()]*\)", inner) else f"({inner})"
@@ -339,7 +339,7 @@ def _rewrite(value, pattern: re.Pattern, lookup):
         return [_rewrite(item, pattern, lookup) for item in value]
     if not isinstance(value, str):
         return value
-    spans = _interpolations(value)
+    spans = interpolations(value)
     if spans == [(0, len(value))]:
         match = pattern.fullmatch(value[2:-1].strip())
         if match:
