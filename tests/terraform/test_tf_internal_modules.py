@@ -18,7 +18,7 @@ from tfhelpers import (
     attribute_default,
     interpolations,
     load_dir,
-    run_terraform,
+    plan_offline,
     statements,
 )
 
@@ -102,20 +102,13 @@ def _scratch(tmp: pathlib.Path) -> str:
     return text
 
 
-def _plan(tmp: pathlib.Path) -> tuple[int, str]:
-    init = run_terraform(["init", "-backend=false", "-input=false", "-no-color"], cwd=tmp)
-    assert init.returncode == 0, init.stderr
-    plan = run_terraform(["plan", "-input=false", "-no-color"], cwd=tmp)
-    return plan.returncode, plan.stdout + plan.stderr
-
-
 def test_every_call_of_the_key_and_function_modules_passes_their_validations(tmp_path):
     text = _scratch(tmp_path)
     calls = re.findall(r'^module "(\w+)"', text, re.M)
     assert set(calls) == {
         "producer_data_key", "producer_broker_map_key", "producer_lambda", "consumer_data_key", "consumer_lambda",
     }
-    code, output = _plan(tmp_path)
+    code, output = plan_offline(tmp_path)
     assert code == 0, output
 
 
@@ -132,6 +125,6 @@ def test_the_modules_refuse_what_their_validations_exclude(tmp_path, old, new, v
     text = _scratch(tmp_path)
     assert old in text, f"seed no longer applies: {old!r}"
     (tmp_path / "main.tf").write_text(text.replace(old, new, 1))
-    code, output = _plan(tmp_path)
+    code, output = plan_offline(tmp_path)
     assert code != 0, f"{new} was accepted"
     assert "Invalid value for variable" in output and f"var.{variable}" in output, output

@@ -256,7 +256,7 @@ def test_every_resource_of_the_internal_modules_has_its_old_address_moved(side):
     for old, new in moves.items():
         old_type = re.fullmatch(r"\$\{(aws_\w+)\.\w+\}", old)
         assert old_type, f"{old} was no resource of this module"
-        assert new.startswith(f"${{module.") and f".{old_type.group(1)}." in new, (old, new)
+        assert new.startswith("${module.") and f".{old_type.group(1)}." in new, (old, new)
     # Where the function and keys were before.
     lambda_function = {"producer": "producer", "consumer": "consumer"}[side]
     assert moves[f"${{aws_lambda_function.{lambda_function}}}"] == "${module.lambda.aws_lambda_function.this}"

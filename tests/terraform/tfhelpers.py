@@ -191,6 +191,15 @@ def run_terraform(args: list[str], cwd: pathlib.Path, **kwargs) -> subprocess.Co
     )
 
 
+def plan_offline(directory: pathlib.Path, *plan_args: str) -> tuple[int, str]:
+    """`terraform init -backend=false` and `terraform plan` of a directory that needs no provider
+    (variables, locals, module calls): the plan's exit code and output."""
+    init = run_terraform(["init", "-backend=false", "-input=false", "-no-color"], cwd=directory)
+    assert init.returncode == 0, init.stderr
+    plan = run_terraform(["plan", "-input=false", "-no-color", *plan_args], cwd=directory)
+    return plan.returncode, plan.stdout + plan.stderr
+
+
 def set_in_tfvars(text: str, name: str, value: str) -> str:
     """tfvars text with `name = value`; name is a top-level variable ("consumer_account_id") or an
     attribute of an object variable ("producer.vpc_cidr"), replaced where set, else added."""
