@@ -6,6 +6,10 @@ built and stripped). Several runs; medians.
 
     cargo build --release -p sensor-producer -p sensor-consumer --bin producer --bin consumer
     python3 scripts/bench-footprint.py [--runs 7] [--target-dir DIR]
+        [--baseline-dir DIR]   the same against bootstraps built elsewhere (another profile or
+                               tree), runs interleaved, with the ratios baseline / this
+        [--trust-stores]       each bootstrap with TLS_TRUST_STORE=system (the machine's roots)
+                               and =aws (the built-in ones), runs interleaved, with the ratios
 
 No network: AWS endpoints point at a closed port and the invocations need no AWS call (the
 consumer gets an event without records, the producer a payload it answers with a 400). Not a
@@ -67,6 +71,14 @@ def one_run(binary: Path, env: dict, payload, warm: int) -> dict:
         api.stop()
 
 
+def sizes(binary: Path) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        stripped = Path(tmp) / binary.name
+        shutil.copy(binary, stripped)
+        subprocess.run(["strip", str(stripped)], check=True)
+        return binary.stat().st_size / 1e6, stripped.stat().st_size / 1e6
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=7)
@@ -74,26 +86,48 @@ def main() -> int:
     ap.add_argument("--target-dir", type=Path,
                     default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")))
     ap.add_argument("--profile", default="release")
+    ap.add_argument("--baseline-dir", type=Path, help="a target dir whose bootstraps are the baseline")
+    ap.add_argument("--baseline-profile", default=None, help="its profile (default: --profile)")
+    ap.add_argument("--trust-stores", action="store_true",
+                    help="compare TLS_TRUST_STORE=system (baseline) with =aws")
     args = ap.parse_args()
 
-    print(f"{'bootstrap':<10} {'size MB':>8} {'stripped':>9} {'init ms':>8} {'first ms':>9} "
-          f"{'warm ms':>8} {'RSS MB':>7} {'peak MB':>8}   (median of {args.runs} runs)")
+    # (label, bootstrap dir, extra environment); the first is the baseline of the ratios.
+    variants = [("this", args.target_dir / args.profile, {})]
+    if args.baseline_dir:
+        variants.insert(0, ("baseline", args.baseline_dir / (args.baseline_profile or args.profile), {}))
+    if args.trust_stores:
+        variants = [(f"{label}/{store}" if args.baseline_dir else store, d,
+                     {**env, "TLS_TRUST_STORE": store})
+                    for label, d, env in variants for store in ("system", "aws")]
+
+    print(f"{'bootstrap':<10} {'variant':<16} {'size MB':>8} {'stripped':>9} {'init ms':>8} "
+          f"{'first ms':>9} {'warm ms':>8} {'RSS MB':>7} {'peak MB':>8}   (median of {args.runs} runs)")
     for name, (env, payload) in FUNCTIONS.items():
-        binary = args.target_dir / args.profile / name
-        if not binary.exists():
-            print(f"{name}: {binary} not built", file=sys.stderr)
-            return 2
-        with tempfile.TemporaryDirectory() as tmp:
-            stripped = Path(tmp) / name
-            shutil.copy(binary, stripped)
-            subprocess.run(["strip", str(stripped)], check=True)
-            stripped_mb = stripped.stat().st_size / 1e6
-        runs = [one_run(binary, env, payload, args.warm) for _ in range(args.runs)]
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        spread = f"init {min(r['init_ms'] for r in runs):.1f}–{max(r['init_ms'] for r in runs):.1f}"
-        print(f"{name:<10} {binary.stat().st_size / 1e6:>8.1f} {stripped_mb:>9.1f} "
-              f"{med['init_ms']:>8.1f} {med['first_ms']:>9.2f} {med['warm_ms']:>8.2f} "
-              f"{med['rss_mb']:>7.1f} {med['hwm_mb']:>8.1f}   ({spread})")
+        binaries = [d / name for _, d, _ in variants]
+        for b in binaries:
+            if not b.exists():
+                print(f"{name}: {b} not built", file=sys.stderr)
+                return 2
+        runs: list[list[dict]] = [[] for _ in variants]
+        for _ in range(args.runs):  # interleaved: load changes hit every variant alike
+            for i, (_, _, extra) in enumerate(variants):
+                runs[i].append(one_run(binaries[i], {**env, **extra}, payload, args.warm))
+        meds = []
+        for (label, _, _), binary, rs in zip(variants, binaries, runs):
+            med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            meds.append(med)
+            size, stripped = sizes(binary)
+            med["stripped"] = stripped
+            spread = f"init {min(r['init_ms'] for r in rs):.1f}–{max(r['init_ms'] for r in rs):.1f}"
+            print(f"{name:<10} {label:<16} {size:>8.1f} {stripped:>9.1f} {med['init_ms']:>8.1f} "
+                  f"{med['first_ms']:>9.2f} {med['warm_ms']:>8.2f} {med['rss_mb']:>7.1f} "
+                  f"{med['hwm_mb']:>8.1f}   ({spread})")
+        for (label, _, _), med in list(zip(variants, meds))[1:]:
+            base = meds[0]
+            print(f"{name:<10} {variants[0][0]} / {label}: init {base['init_ms'] / med['init_ms']:.2f}x, "
+                  f"RSS {base['rss_mb'] / med['rss_mb']:.2f}x, stripped size "
+                  f"{base['stripped'] / med['stripped']:.2f}x")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sensor_shared::aws::TrustStore;
 pub use sensor_shared::config::ConfigError;
 use sensor_shared::config::Settings;
 
@@ -23,6 +24,8 @@ pub struct Config {
     /// Cap on an inflated zlib body.
     pub max_inflated_bytes: usize,
     pub session_length: Duration,
+    /// Roots TLS connections trust (`TLS_TRUST_STORE`: `aws`, the default, or `system`).
+    pub trust_store: TrustStore,
 }
 
 impl Config {
@@ -59,6 +62,9 @@ impl Config {
                 3600,
                 900..,
             )?),
+            trust_store: s.parsed(TrustStore::VAR, TrustStore::default(), |v| {
+                TrustStore::parse(Some(v))
+            })?,
         })
     }
 }
@@ -70,6 +76,33 @@ mod tests {
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_lookup(lookup(vars))
+    }
+
+    #[test]
+    fn trust_store() {
+        let ok = [
+            ("SCHEMA_READER_ROLE_ARN", "arn:aws:iam::111111111111:role/r"),
+            ("READINGS_TABLE", "t"),
+            ("AGGREGATES_TABLE", "a"),
+            ("DEAD_LETTER_QUEUE_URL", "http://q"),
+        ];
+        assert_eq!(cfg(&ok).unwrap().trust_store, TrustStore::Aws);
+        let mut with = ok.to_vec();
+        with.push(("TLS_TRUST_STORE", "system"));
+        assert_eq!(cfg(&with).unwrap().trust_store, TrustStore::System);
+        with.pop();
+        with.push(("TLS_TRUST_STORE", "native"));
+        let err = cfg(&with);
+        assert!(
+            matches!(
+                err,
+                Err(ConfigError::Invalid {
+                    var: "TLS_TRUST_STORE",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

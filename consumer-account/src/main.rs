@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     sensor_shared::logging::init();
 
     let config = Config::from_env()?;
-    let base = load_base_config().await;
+    let base = load_base_config(config.trust_store).await;
     let mut role = AssumeRole::new(&config.schema_reader_role_arn, "sensor-consumer-lambda");
     role.external_id = config.schema_reader_external_id.clone();
     role.region = config.producer_region.clone();

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sensor_shared::aws::TrustStore;
 pub use sensor_shared::config::ConfigError;
 use sensor_shared::config::Settings;
 use sensor_shared::Compatibility;
@@ -46,6 +47,9 @@ pub struct Config {
     pub max_batch: usize,
     /// Whether payloads are publish envelopes (`EVENT_ENVELOPE`).
     pub event_envelope: bool,
+    /// Roots TLS connections trust, the SDK's and librdkafka's (`TLS_TRUST_STORE`: `aws`, the
+    /// default, or `system`).
+    pub trust_store: TrustStore,
 }
 
 impl Config {
@@ -80,6 +84,9 @@ impl Config {
             device_id: s.required("DEVICE_ID")?,
             registry_name: s.required("REGISTRY_NAME")?,
             schema_name: s.required("SCHEMA_NAME")?,
+            trust_store: s.parsed(TrustStore::VAR, TrustStore::default(), |v| {
+                TrustStore::parse(Some(v))
+            })?,
         })
     }
 }
@@ -99,6 +106,27 @@ mod tests {
         ("SCHEMA_NAME", "s"),
         ("DEVICE_ID", "000001"),
     ];
+
+    #[test]
+    fn trust_store() {
+        assert_eq!(cfg(&BASE).unwrap().trust_store, TrustStore::Aws);
+        let mut with = BASE.to_vec();
+        with.push(("TLS_TRUST_STORE", "system"));
+        assert_eq!(cfg(&with).unwrap().trust_store, TrustStore::System);
+        with.pop();
+        with.push(("TLS_TRUST_STORE", "native"));
+        let err = cfg(&with);
+        assert!(
+            matches!(
+                err,
+                Err(ConfigError::Invalid {
+                    var: "TLS_TRUST_STORE",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
 
     #[test]
     fn defaults() {

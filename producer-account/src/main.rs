@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     sensor_shared::logging::init();
 
     let config = Config::from_env()?;
-    let aws = load_base_config().await;
+    let aws = load_base_config(config.trust_store).await;
     let mut registry_config = GlueRegistryConfig::new(&config.registry_name, &config.schema_name);
     registry_config.compatibility = config.compatibility;
     let glue_calls = CallCounter::new();
@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
         &config.topic,
         config.security_protocol,
         config.delivery_timeout,
+        config.trust_store,
     )?;
     let producer = Producer {
         schemas: ProducerSchemas::new(

@@ -10,6 +10,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
+use sensor_shared::aws::TrustStore;
 use thiserror::Error;
 
 use crate::config::SecurityProtocol;
@@ -95,12 +96,15 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// Builds the producer; nothing connects until the first send.
+    /// Builds the producer; nothing connects until the first send. Over TLS the brokers'
+    /// certificates are checked against `trust` (`ssl.ca.pem`; librdkafka's default roots for
+    /// [`TrustStore::System`]).
     pub fn new(
         bootstrap: &str,
         topic: &str,
         protocol: SecurityProtocol,
         delivery_timeout: Duration,
+        trust: TrustStore,
     ) -> Result<Self, String> {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", bootstrap)
@@ -124,6 +128,9 @@ impl KafkaSink {
                 .set("security.protocol", "sasl_ssl")
                 .set("sasl.mechanism", "OAUTHBEARER"),
         };
+        if let (true, Some(pem)) = (protocol != SecurityProtocol::Plaintext, trust.pem()) {
+            c.set("ssl.ca.pem", pem);
+        }
         let producer = Self::create(&c)?;
         Ok(KafkaSink {
             producer: RwLock::new(Arc::new(producer)),
@@ -268,5 +275,60 @@ impl RecordSink for MemorySink {
                 offset: start + i,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// librdkafka parses its trust store when the client is created, so a PEM it cannot read
+    /// fails here rather than at the first TLS handshake.
+    #[tokio::test]
+    async fn librdkafka_takes_the_built_in_roots() {
+        for protocol in [SecurityProtocol::Ssl, SecurityProtocol::SaslSslIam] {
+            let sink = KafkaSink::new(
+                "127.0.0.1:9",
+                "t",
+                protocol,
+                Duration::from_secs(1),
+                TrustStore::Aws,
+            )
+            .unwrap_or_else(|e| panic!("{protocol:?}: {e}"));
+            assert_eq!(
+                sink.config.get("ssl.ca.pem"),
+                Some(sensor_shared::aws::AWS_ROOTS_PEM)
+            );
+        }
+        let system = KafkaSink::new(
+            "127.0.0.1:9",
+            "t",
+            SecurityProtocol::Ssl,
+            Duration::from_secs(1),
+            TrustStore::System,
+        )
+        .unwrap();
+        assert_eq!(system.config.get("ssl.ca.pem"), None);
+        let plain = KafkaSink::new(
+            "127.0.0.1:9",
+            "t",
+            SecurityProtocol::Plaintext,
+            Duration::from_secs(1),
+            TrustStore::Aws,
+        )
+        .unwrap();
+        assert_eq!(plain.config.get("ssl.ca.pem"), None);
+    }
+
+    #[tokio::test]
+    async fn a_pem_librdkafka_cannot_read_fails_at_creation() {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", "127.0.0.1:9")
+            .set("security.protocol", "ssl")
+            .set(
+                "ssl.ca.pem",
+                "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+            );
+        assert!(KafkaSink::create(&c).is_err());
     }
 }

@@ -12,6 +12,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections import defaultdict
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
 
 from stackhelpers import ROOT, Stack, free_ports, wait_until
@@ -540,6 +542,53 @@ def wait_committed(env: dict, group: str, coordinates, timeout: float, interval:
 # ---------------------------------------------------------------------------------------------
 # Helpers of tests/e2e/test_producer.py: what is on a topic, read with an independent client,
 # and values decoded by the reference Python library as JSON carries them.
+
+# --- Aggregates against the readings --------------------------------------------------------------
+
+# Coordinates of the stored reading that are not its fields.
+NOT_FIELDS = {"timestamp", "_kafkaPartition", "_kafkaOffset"}
+EXACT = Context(prec=200)
+AVERAGE = Context(prec=38, rounding=ROUND_HALF_EVEN)
+WINDOW_MS = 60_000  # the stack's AGGREGATE_WINDOW_SECONDS
+
+
+def reference(items: list[dict]) -> dict:
+    """The aggregates computed from stored readings, by (deviceId, windowStart): the count, the
+    first and last timestamps and, per numeric field, its count, min, max, sum and average (sum /
+    count to 38 significant digits, half to even)."""
+    out: dict = {}
+    for item in items:
+        ts = int(item["_readingId"][:13])
+        key = (item["deviceId"], ts - ts % WINDOW_MS)
+        w = out.setdefault(key, {"count": 0, "first": ts, "last": ts, "fields": defaultdict(list)})
+        w["count"] += 1
+        w["first"], w["last"] = min(w["first"], ts), max(w["last"], ts)
+        for name, v in item.items():
+            if isinstance(v, Decimal) and name not in NOT_FIELDS:
+                w["fields"][name].append(v)
+    return out
+
+
+def assert_aggregates_match(stack) -> int:
+    """Every aggregate equals the reference from the readings table; returns the windows."""
+    ref = reference(scan_items(stack))
+    stored = {(a["deviceId"], int(a["windowStart"])): a
+              for a in scan_items(stack, stack.env["AGGREGATES_TABLE"])}
+    assert set(stored) == set(ref), (sorted(set(ref) - set(stored))[:5], sorted(set(stored) - set(ref))[:5])
+    for key, w in ref.items():
+        a = stored[key]
+        assert (a["count"], a["firstTimestamp"], a["lastTimestamp"], a["windowEnd"]) == (
+            w["count"], w["first"], w["last"], key[1] + WINDOW_MS), key
+        assert set(a["fields"]) == set(w["fields"]), key
+        for name, values in w["fields"].items():
+            f = a["fields"][name]
+            total = sum(values, EXACT.create_decimal(0))
+            assert f["count"] == len(values), (key, name)
+            assert (f["min"], f["max"]) == (min(values), max(values)), (key, name)
+            assert f["sum"] == total, (key, name, f["sum"], total)
+            assert f["avg"] == AVERAGE.divide(total, len(values)), (key, name, f["avg"])
+    return len(ref)
+
 
 from typing import NamedTuple  # noqa: E402
 

@@ -2,32 +2,24 @@
 Kafka → local event source mapping → consumer Lambda (through the AWS fault proxy) → readings and
 aggregates tables.
 
-The aggregates are checked against a reference computed from the readings table itself: for
-every (deviceId, window) the count, the first and last timestamps and, per numeric field, its
-count, min, max, sum and average (sum / count to 38 significant digits, half to even).
+The aggregates are checked against a reference computed from the readings table itself
+(`harness.assert_aggregates_match`).
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 import pytest
 
-from harness import (EventSourceMapping, FaultProxy, LambdaFunction, committed_offsets,
-                     consumer_env, count_items, free_ports, producer_env, read_topic,
+from harness import (EventSourceMapping, FaultProxy, LambdaFunction, assert_aggregates_match,
+                     committed_offsets, consumer_env, count_items, free_ports, producer_env, read_topic,
                      rewind_group, scan_items, start_stack, stop_function_tree, wait_committed,
                      wait_until)
 
 GROUP = "sensor-consumer-esm"
 BASE_TS = 1_790_000_000_000
-WINDOW_MS = 60_000
 DEVICES = 7
-# Coordinates of the stored reading that are not its fields.
-NOT_FIELDS = {"timestamp", "_kafkaPartition", "_kafkaOffset"}
-EXACT = Context(prec=200)
-AVERAGE = Context(prec=38, rounding=ROUND_HALF_EVEN)
 
 
 def readings(start: int, n: int) -> list[dict]:
@@ -42,42 +34,6 @@ def readings(start: int, n: int) -> list[dict]:
             e["humidity"] = round(0.305 + (i % 50) / 100, 3)
         out.append(e)
     return out
-
-
-def reference(items: list[dict]) -> dict:
-    """The aggregates computed from stored readings, by (deviceId, windowStart)."""
-    out: dict = {}
-    for item in items:
-        ts = int(item["_readingId"][:13])
-        key = (item["deviceId"], ts - ts % WINDOW_MS)
-        w = out.setdefault(key, {"count": 0, "first": ts, "last": ts, "fields": defaultdict(list)})
-        w["count"] += 1
-        w["first"], w["last"] = min(w["first"], ts), max(w["last"], ts)
-        for name, v in item.items():
-            if isinstance(v, Decimal) and name not in NOT_FIELDS:
-                w["fields"][name].append(v)
-    return out
-
-
-def assert_aggregates_match(stack) -> int:
-    """Every aggregate equals the reference from the readings table; returns the windows."""
-    ref = reference(scan_items(stack))
-    stored = {(a["deviceId"], int(a["windowStart"])): a
-              for a in scan_items(stack, stack.env["AGGREGATES_TABLE"])}
-    assert set(stored) == set(ref), (sorted(set(ref) - set(stored))[:5], sorted(set(stored) - set(ref))[:5])
-    for key, w in ref.items():
-        a = stored[key]
-        assert (a["count"], a["firstTimestamp"], a["lastTimestamp"], a["windowEnd"]) == (
-            w["count"], w["first"], w["last"], key[1] + WINDOW_MS), key
-        assert set(a["fields"]) == set(w["fields"]), key
-        for name, values in w["fields"].items():
-            f = a["fields"][name]
-            total = sum(values, EXACT.create_decimal(0))
-            assert f["count"] == len(values), (key, name)
-            assert (f["min"], f["max"]) == (min(values), max(values)), (key, name)
-            assert f["sum"] == total, (key, name, f["sum"], total)
-            assert f["avg"] == AVERAGE.divide(total, len(values)), (key, name, f["avg"])
-    return len(ref)
 
 
 @pytest.fixture(scope="module")

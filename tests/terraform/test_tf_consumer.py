@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from tfhelpers import NETWORK_MODULE, ROOTS, block, blocks, consumer, load_dir, setting, statements
+from tfhelpers import (
+    KMS_KEY_MODULE,
+    NETWORK_MODULE,
+    ROOTS,
+    block,
+    blocks,
+    calls_of,
+    consumer,
+    function_of,
+    load_dir,
+    role_statements,
+    setting,
+    statements,
+)
 
 
 def _esm():
@@ -21,7 +34,8 @@ def test_esm_reads_the_topic_of_the_self_managed_cluster():
     bootstrap = consumer().locals["bootstrap_servers"]
     assert "b.endpoint_url" in bootstrap and "b.broker_port" in bootstrap
     assert block(esm, "self_managed_kafka_event_source_config")["consumer_group_id"] == "${local.consumer_group_id}"
-    assert esm["function_name"] == "${aws_lambda_function.consumer.arn}"
+    assert esm["function_name"] == "${module.lambda.function_arn}"
+    assert function_of(consumer())[0].outputs["function_arn"]["value"] == "${aws_lambda_function.this.arn}"
 
 
 def test_esm_batching_and_starting_position():
@@ -61,7 +75,7 @@ def test_esm_waits_for_the_network_and_credentials():
         "aws_vpc_endpoint.broker",
         "module.network",  # the interface endpoints of the AWS APIs among it
         "aws_secretsmanager_secret_version.kafka_scram",
-        "aws_iam_role_policy.lambda",
+        "module.lambda",  # the function's role policy among it
     ):
         assert f"${{{dependency}}}" in needs, dependency
 
@@ -137,28 +151,29 @@ def test_consumer_subnets_use_the_producer_zone_ids():
 
 
 def test_consumer_lambda_runtime_package_and_network():
-    function = consumer().resource("aws_lambda_function", "consumer")
+    view, function = function_of(consumer())
     assert function["runtime"] == "provided.al2023"
     assert function["handler"] == "bootstrap"
     assert function["architectures"] == ["x86_64"]
     assert function["source_code_hash"] == "${filebase64sha256(var.lambda_zip_path)}"
     vpc = block(function, "vpc_config")
-    assert vpc["security_group_ids"] == ["${aws_security_group.lambda.id}"]
+    assert vpc["subnet_ids"] == "${module.network.private_subnet_ids}"
+    assert vpc["security_group_ids"] == ["${aws_security_group.this.id}"]
+    assert view.resource("aws_security_group", "this")["vpc_id"] == "${module.network.vpc_id}"
+    assert view.outputs["security_group_id"]["value"] == "${aws_security_group.this.id}"
     assert load_dir(ROOTS["consumer"]).variables["lambda_zip"]["default"] == "target/lambda/consumer/bootstrap.zip"
     assert load_dir(ROOTS["both"]).variables["consumer_lambda_zip"]["default"] == "target/lambda/consumer/bootstrap.zip"
 
 
 def test_consumer_role_can_assume_only_the_producer_role():
-    document = consumer().data_source("aws_iam_policy_document", "consumer_lambda")
-    assume = [s for s in statements(document) if "sts:AssumeRole" in s["actions"]]
+    assume = [s for s in role_statements(consumer()) if "sts:AssumeRole" in s["actions"]]
     (statement,) = assume
     assert statement["actions"] == ["sts:AssumeRole"]
     assert statement["resources"] == ["${var.producer.schema_reader_role_arn}"]
 
 
 def test_consumer_role_writes_only_its_tables_and_queue():
-    document = consumer().data_source("aws_iam_policy_document", "consumer_lambda")
-    by_action = {a: s["resources"] for s in statements(document) for a in s["actions"]}
+    by_action = {a: s["resources"] for s in role_statements(consumer()) for a in s["actions"]}
     assert sorted(a for a in by_action if a.startswith("dynamodb:")) == [
         "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"]
     assert by_action["dynamodb:BatchWriteItem"] == ["${aws_dynamodb_table.readings.arn}"]
@@ -167,7 +182,8 @@ def test_consumer_role_writes_only_its_tables_and_queue():
     assert [a for a in by_action if a.startswith("sqs:")] == ["sqs:SendMessage"]
     assert by_action["sqs:SendMessage"] == ["${aws_sqs_queue.dead_letter.arn}"]
     assert by_action["secretsmanager:GetSecretValue"] == ["${aws_secretsmanager_secret.kafka_scram.arn}"]
-    assert by_action["kms:Decrypt"] == ["${aws_kms_key.this.arn}"]
+    assert by_action["kms:Decrypt"] == ["${module.data_key.arn}"]
+    assert by_action["kms:GenerateDataKey"] == ["${module.data_key.arn}"]
     assert set(by_action) == {
         "sts:AssumeRole",
         "dynamodb:BatchWriteItem",
@@ -193,7 +209,10 @@ def test_consumer_role_writes_only_its_tables_and_queue():
 
 
 def test_consumer_role_is_assumable_by_lambda_only():
-    (statement,) = statements(consumer().data_source("aws_iam_policy_document", "lambda_trust"))
+    view, _ = function_of(consumer())
+    (role,) = view.of_type("aws_iam_role").values()
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.trust.json}"
+    (statement,) = statements(view.data_source("aws_iam_policy_document", "trust"))
     assert statement["actions"] == ["sts:AssumeRole"]
     assert blocks(statement, "principals") == [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}]
 
@@ -208,12 +227,13 @@ def test_readings_table_keys_billing_pitr_and_cmk():
     assert {a["name"]: a["type"] for a in blocks(table, "attribute")} == {"deviceId": "S", "_readingId": "S"}
     assert table["billing_mode"] == "PAY_PER_REQUEST"
     assert block(table, "point_in_time_recovery") == {"enabled": True}
-    assert block(table, "server_side_encryption") == {"enabled": True, "kms_key_arn": "${aws_kms_key.this.arn}"}
+    assert block(table, "server_side_encryption") == {"enabled": True, "kms_key_arn": "${module.data_key.arn}"}
+    assert "data_key" in calls_of(consumer(), KMS_KEY_MODULE)
 
 
 def test_dead_letter_queue_is_encrypted_with_the_cmk():
     queue = consumer().resource("aws_sqs_queue", "dead_letter")
-    assert queue["kms_master_key_id"] == "${aws_kms_key.this.arn}"
+    assert queue["kms_master_key_id"] == "${module.data_key.arn}"
     assert queue["message_retention_seconds"] == "${var.settings.dlq_message_retention_seconds}"
 
 
@@ -225,7 +245,7 @@ def test_dead_letter_queue_takes_the_messages_the_consumer_sends():
 
 def test_scram_secret_is_encrypted_and_write_only():
     config = consumer()
-    assert config.resource("aws_secretsmanager_secret", "kafka_scram")["kms_key_id"] == "${aws_kms_key.this.arn}"
+    assert config.resource("aws_secretsmanager_secret", "kafka_scram")["kms_key_id"] == "${module.data_key.arn}"
     version = config.resource("aws_secretsmanager_secret_version", "kafka_scram")
     assert "secret_string" not in version
     assert "var.kafka_scram_password" in version["secret_string_wo"]

@@ -14,6 +14,7 @@ from tfhelpers import (
     block,
     blocks,
     consumer,
+    function_of,
     load_dir,
     producer,
     set_in_tfvars,
@@ -261,13 +262,15 @@ def test_scram_secret_has_its_resource_policy_for_msk_only():
 # --- Lambda logging ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("side", "function"), [("producer", "producer"), ("consumer", "consumer")])
-def test_lambda_logs_json_at_configurable_levels(side, function):
+@pytest.mark.parametrize("side", ["producer", "consumer"])
+def test_lambda_logs_json_at_configurable_levels(side):
     config = producer() if side == "producer" else consumer()
-    logging = block(config.resource("aws_lambda_function", function), "logging_config")
+    view, function = function_of(config)
+    logging = block(function, "logging_config")
+    assert view.resource("aws_cloudwatch_log_group", "this")["name"] == "/aws/lambda/${local.name}"
     assert logging == {
         "log_format": "JSON",
-        "log_group": "${aws_cloudwatch_log_group.lambda.name}",
+        "log_group": "${aws_cloudwatch_log_group.this.name}",
         "application_log_level": "${var.settings.lambda_application_log_level}",
         "system_log_level": "${var.settings.lambda_system_log_level}",
     }
@@ -276,6 +279,9 @@ def test_lambda_logs_json_at_configurable_levels(side, function):
         ("lambda_system_log_level", {"DEBUG", "INFO", "WARN"}),
     ):
         condition = setting(config, f"settings.{name}")[1][0]
+        assert set(re.findall(r'"([A-Z]+)"', condition)) == levels, name
+        # The lambda-function module takes the same levels.
+        (condition,) = setting(view, name.removeprefix("lambda_"))[1]
         assert set(re.findall(r'"([A-Z]+)"', condition)) == levels, name
 
 

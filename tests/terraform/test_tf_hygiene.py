@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from tfhelpers import REPO, ROOTS, TF, all_tf_files, block, consumer, producer, run_terraform
+from tfhelpers import REPO, ROOTS, TF, all_tf_files, block, consumer, function_of, producer, run_terraform
 
 SKIP = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?$")
 
@@ -92,7 +92,8 @@ def test_every_checkov_skip_suppresses_a_failing_check(tmp_path):
     for report in reports:
         for check in report["results"]["failed_checks"]:
             module_file = pathlib.Path(check["file_path"].lstrip("/"))
-            address = check["resource"].split(".", 2)[-1] if check["resource"].startswith("module.") else check["resource"]
+            # module.<root call>[.module.<internal call>].type.name -> type.name
+            address = re.sub(r"^(module\.[\w-]+\.)+", "", check["resource"])
             failing.add((str(module_file), check["check_id"], address))
     skipped = set()
     for file, number, _, check, _ in _skips():
@@ -140,7 +141,7 @@ def test_contract_names_are_the_ones_in_contract_md():
 
 
 def test_producer_environment_follows_the_contract():
-    env = block(producer().resource("aws_lambda_function", "producer"), "environment")["variables"]
+    env = block(function_of(producer())[1], "environment")["variables"]
     assert set(env) == PRODUCER_ENV
     assert env["ZLIB_COMPRESSION"] == "${tostring(var.settings.zlib_compression)}"
     assert env["EVENT_ENVELOPE"] == "${tostring(var.settings.event_envelope)}"
@@ -148,7 +149,7 @@ def test_producer_environment_follows_the_contract():
 
 
 def test_consumer_environment_follows_the_contract():
-    env = block(consumer().resource("aws_lambda_function", "consumer"), "environment")["variables"]
+    env = block(function_of(consumer())[1], "environment")["variables"]
     assert set(env) == CONSUMER_ENV
     assert env["SCHEMA_READER_ROLE_ARN"] == "${var.producer.schema_reader_role_arn}"
     assert env["SCHEMA_READER_EXTERNAL_ID"] == "${var.producer.schema_reader_external_id}"

@@ -8,6 +8,8 @@ import pytest
 from tfhelpers import (
     CONSUMER_MODULE,
     INTERNAL_MODULES,
+    KMS_KEY_MODULE,
+    LAMBDA_FUNCTION_MODULE,
     MODULES,
     NETWORK_MODULE,
     PRODUCER_MODULE,
@@ -16,6 +18,7 @@ from tfhelpers import (
     TF,
     all_tf_files,
     block,
+    called,
     load_dir,
     parse_file,
     validations_of,
@@ -62,8 +65,8 @@ def _pins(config):
 
 @pytest.mark.parametrize(
     "path",
-    [ROOTS["both"], ROOTS["producer"], ROOTS["consumer"], PRODUCER_MODULE, CONSUMER_MODULE],
-    ids=["root-both", "root-producer", "root-consumer", "module-producer", "module-consumer"],
+    [ROOTS["both"], ROOTS["producer"], ROOTS["consumer"], PRODUCER_MODULE, CONSUMER_MODULE, *INTERNAL_MODULES.values()],
+    ids=["root-both", "root-producer", "root-consumer", "module-producer", "module-consumer", *INTERNAL_MODULES],
 )
 def test_every_root_and_module_pins_terraform_and_the_aws_provider(path):
     versions, providers = _pins(load_dir(path))
@@ -151,6 +154,8 @@ UNIQUE_NAMES = {
 
 
 def _names(side):
+    """Account-unique names of the module's resources, and of its key and function modules' as its
+    calls make them (the network's names are checked apart: they derive from its `name`)."""
     config = load_dir(MODULES[side])
     names = {}
     for (rtype, rname), body in config.resources.items():
@@ -159,6 +164,12 @@ def _names(side):
             if value == "${local.schema_reader_role_name}":
                 value = config.locals["schema_reader_role_name"]
             names[(rtype, rname)] = value
+    for call in config.modules:
+        if call == "network":
+            continue
+        for (rtype, rname), body in called(config, call).resources.items():
+            if rtype in UNIQUE_NAMES:
+                names[(rtype, f"module.{call}.{rname}")] = body[UNIQUE_NAMES[rtype]]
     return config, names
 
 
@@ -201,3 +212,54 @@ def test_name_prefix_leaves_room_in_32_character_load_balancer_names():
     prefix_max = int(longest.group(1)) + 2
     # "<prefix>-producer-b<NN>" must fit the 32-character limit of NLB and target group names.
     assert prefix_max + len("-producer-b10") <= 32
+
+
+# --- The internal modules ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", sorted(MODULES))
+def test_both_account_modules_build_network_keys_and_function_from_the_internal_modules(side):
+    config = load_dir(MODULES[side])
+    sources = {name: (MODULES[side] / call["source"]).resolve() for name, call in config.modules.items()}
+    assert sources["network"] == NETWORK_MODULE.resolve()
+    assert sources["data_key"] == KMS_KEY_MODULE.resolve()
+    assert sources["lambda"] == LAMBDA_FUNCTION_MODULE.resolve()
+    for rtype in ("aws_kms_key", "aws_kms_key_policy", "aws_kms_alias", "aws_lambda_function", "aws_iam_role_policy_attachment"):
+        assert not config.of_type(rtype), f"{side}: {rtype} outside the internal modules"
+    # Each call sets declared variables only, and every required one (called() refuses others).
+    for name in config.modules:
+        called(config, name)
+
+
+def _moved(config) -> dict[str, str]:
+    moves = {}
+    for file in config.files:
+        for block_ in parse_file(file).get("moved", []):
+            assert block_["to"] not in moves.values(), f"{file}: {block_['to']} is moved to twice"
+            moves[block_["from"]] = block_["to"]
+    return moves
+
+
+@pytest.mark.parametrize("side", sorted(MODULES))
+def test_every_resource_of_the_internal_modules_has_its_old_address_moved(side):
+    """The network, the keys and the function were the account module's own resources before
+    they moved into the internal modules: a moved block per resource keeps an existing deployment
+    from destroying and recreating them."""
+    config = load_dir(MODULES[side])
+    moves = _moved(config)
+    expected = {
+        f"${{module.{name}.{rtype}.{rname}}}"
+        for name in config.modules
+        for rtype, rname in called(config, name).resources
+    }
+    assert set(moves.values()) == expected
+    for old, new in moves.items():
+        old_type = re.fullmatch(r"\$\{(aws_\w+)\.\w+\}", old)
+        assert old_type, f"{old} was no resource of this module"
+        assert new.startswith("${module.") and f".{old_type.group(1)}." in new, (old, new)
+    # Where the function and keys were before.
+    lambda_function = {"producer": "producer", "consumer": "consumer"}[side]
+    assert moves[f"${{aws_lambda_function.{lambda_function}}}"] == "${module.lambda.aws_lambda_function.this}"
+    assert moves["${aws_iam_role.lambda}"] == "${module.lambda.aws_iam_role.this}"
+    data_key = {"producer": "data", "consumer": "this"}[side]
+    assert moves[f"${{aws_kms_key.{data_key}}}"] == "${module.data_key.aws_kms_key.this}"

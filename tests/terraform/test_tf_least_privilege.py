@@ -13,7 +13,7 @@ import functools
 import re
 
 import pytest
-from tfhelpers import REPO, block, blocks, consumer, producer, statements
+from tfhelpers import LAMBDA_FUNCTION_MODULE, REPO, block, blocks, consumer, function_of, load_dir, producer, role_statements, statements
 
 # IAM action of every AWS SDK operation the code may call. A call missing here fails the test, so
 # a new call is never left out of the comparison.
@@ -165,8 +165,8 @@ def code_actions(side: str) -> set[str]:
     return _actions(ops["own"] | ops["shared"])
 
 
-def _granted(document: dict) -> set[str]:
-    granted = [a for s in statements(document) for a in s["actions"]]
+def _granted(found: list[dict]) -> set[str]:
+    granted = [a for s in found for a in s["actions"]]
     assert len(granted) == len(set(granted)), f"an action granted twice: {sorted(granted)}"
     return set(granted)
 
@@ -182,12 +182,14 @@ ENI_ACTIONS = {
 }
 
 
-def platform_actions(config, function: dict) -> set[str]:
+def platform_actions(view, function: dict) -> set[str]:
+    """view: the lambda-function module as the account module calls it; function: its function."""
     actions = set()
     if function.get("vpc_config"):
         actions |= ENI_ACTIONS
     logging = block(function, "logging_config")
-    if logging.get("log_group") == "${aws_cloudwatch_log_group.lambda.name}":
+    group = re.fullmatch(r"\$\{aws_cloudwatch_log_group\.(\w+)\.name\}", logging.get("log_group", ""))
+    if group and group.group(1) in view.of_type("aws_cloudwatch_log_group"):
         actions |= {"logs:CreateLogStream", "logs:PutLogEvents"}
     if block(function, "tracing_config")["mode"] == "Active":
         actions |= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -254,17 +256,17 @@ def test_consumer_code_reaches_glue_only_through_the_assumed_role():
 def test_cross_account_role_grants_exactly_the_consumer_glue_calls():
     glue = {a for a in code_actions("consumer") if a.startswith("glue:")}
     assert glue == {"glue:GetSchemaVersion"}
-    granted = _granted(producer().data_source("aws_iam_policy_document", "schema_reader"))
+    granted = _granted(statements(producer().data_source("aws_iam_policy_document", "schema_reader")))
     assert granted == glue, f"unused: {sorted(granted - glue)}, missing: {sorted(glue - granted)}"
 
 
 def test_consumer_role_grants_exactly_its_calls_and_lambda_needs():
     config = consumer()
-    function = config.resource("aws_lambda_function", "consumer")
+    view, function = function_of(config)
     needed = {a for a in code_actions("consumer") if not a.startswith("glue:")}
-    needed |= platform_actions(config, function) | esm_actions(config)
+    needed |= platform_actions(view, function) | esm_actions(config)
     needed -= set(NOT_GRANTED["consumer"])
-    granted = _granted(config.data_source("aws_iam_policy_document", "consumer_lambda"))
+    granted = _granted(role_statements(config))
     assert granted == needed, f"unused: {sorted(granted - needed)}, missing: {sorted(needed - granted)}"
 
 
@@ -272,7 +274,7 @@ def test_each_table_is_granted_exactly_the_calls_made_on_it():
     """The readings are only batch-written; the aggregates only read in batches and put under a
     condition: each grant names its own table, and no statement names both."""
     granted = {}
-    for s in statements(consumer().data_source("aws_iam_policy_document", "consumer_lambda")):
+    for s in role_statements(consumer()):
         for resource in s["resources"]:
             if "aws_dynamodb_table" in resource:
                 granted.setdefault(resource, set()).update(s["actions"])
@@ -288,18 +290,18 @@ def test_each_table_is_granted_exactly_the_calls_made_on_it():
     main = (src / "main.rs").read_text()
     assert re.search(r"DynamoAggregates \{\s*client: dynamodb,\s*table: config\.aggregates_table", main)
     assert re.search(r"DynamoStore \{\s*client: dynamodb\.clone\(\),\s*table: config\.readings_table", main)
-    env = block(consumer().resource("aws_lambda_function", "consumer"), "environment")["variables"]
+    env = block(function_of(consumer())[1], "environment")["variables"]
     assert env["AGGREGATES_TABLE"] == "${aws_dynamodb_table.aggregates.name}"
     assert env["READINGS_TABLE"] == "${aws_dynamodb_table.readings.name}"
 
 
 def test_producer_role_grants_exactly_its_calls_and_lambda_needs():
     config = producer()
-    function = config.resource("aws_lambda_function", "producer")
-    needed = code_actions("producer") | platform_actions(config, function) | kafka_actions(config)
+    view, function = function_of(config)
+    needed = code_actions("producer") | platform_actions(view, function) | kafka_actions(config)
     assert set(NOT_GRANTED["producer"]) <= needed, "a NOT_GRANTED entry the code no longer needs"
     needed -= set(NOT_GRANTED["producer"])
-    granted = _granted(config.data_source("aws_iam_policy_document", "producer_lambda"))
+    granted = _granted(role_statements(config))
     assert granted == needed, f"unused: {sorted(granted - needed)}, missing: {sorted(needed - granted)}"
 
 
@@ -311,7 +313,7 @@ def test_the_calls_left_ungranted_are_never_made_in_aws():
 
 
 def test_no_role_has_a_managed_policy():
-    for config in (producer(), consumer()):
+    for config in (producer(), consumer(), load_dir(LAMBDA_FUNCTION_MODULE)):
         assert not config.of_type("aws_iam_role_policy_attachment"), config.path
 
 
@@ -333,9 +335,8 @@ def kafka_actions(config) -> set[str]:
 
 def test_producer_kafka_grants_are_scoped_to_the_cluster_and_its_topic():
     config = producer()
-    document = config.data_source("aws_iam_policy_document", "producer_lambda")
     cluster_level = {"kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:WriteDataIdempotently"}
-    for statement in statements(document):
+    for statement in role_statements(config):
         kafka = {a for a in statement["actions"] if a.startswith("kafka-cluster:")}
         if not kafka:
             continue

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import re
 
-from tfhelpers import PRODUCER_MODULE, ROOTS, block, blocks, load_dir, producer, setting, statements
+from tfhelpers import (
+    KMS_KEY_MODULE,
+    PRODUCER_MODULE,
+    ROOTS,
+    block,
+    blocks,
+    calls_of,
+    function_of,
+    load_dir,
+    producer,
+    role_statements,
+    setting,
+    statements,
+)
 
 # The consumer's code reads writer schemas by SchemaVersionId through the role, nothing else
 # (test_tf_least_privilege.py derives this from the Rust code).
@@ -111,7 +124,7 @@ def test_brokers_accept_scram_only_from_the_nlbs_and_iam_only_from_the_lambda():
     sources = {(r["from_port"], r["to_port"], r["referenced_security_group_id"]) for r in to_msk.values()}
     assert sources == {
         ("${local.scram_port}", "${local.scram_port}", "${aws_security_group.nlb.id}"),
-        ("${local.iam_port}", "${local.iam_port}", "${aws_security_group.lambda.id}"),
+        ("${local.iam_port}", "${local.iam_port}", "${module.lambda.security_group_id}"),
     }
     for rule in rules.values():
         assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule, "no CIDR-wide ingress"
@@ -123,8 +136,14 @@ def test_brokers_accept_scram_only_from_the_nlbs_and_iam_only_from_the_lambda():
 def test_broker_map_secret_is_encrypted_with_its_own_cmk():
     config = producer()
     secret = config.resource("aws_secretsmanager_secret", "broker_map")
-    assert secret["kms_key_id"] == "${aws_kms_key.broker_map.arn}"
-    assert config.resource("aws_kms_key", "broker_map")["enable_key_rotation"] is True
+    assert secret["kms_key_id"] == "${module.broker_map_key.arn}"
+    key = calls_of(config, KMS_KEY_MODULE)["broker_map_key"]
+    assert key.resource("aws_kms_key", "this")["enable_key_rotation"] is True
+    assert key.resource("aws_kms_alias", "this")["name"] == "alias/${local.name}-broker-map"
+    # Its own key: the data key does not admit the consumer account.
+    data_key = calls_of(config, KMS_KEY_MODULE)["data_key"]
+    for statement in statements(data_key.data_source("aws_iam_policy_document", "this")):
+        assert "${local.consumer_account_root_arn}" not in str(statement)
 
 
 def test_broker_map_secret_policy_admits_only_the_consumer_account_to_read():
@@ -140,7 +159,9 @@ def test_broker_map_secret_policy_admits_only_the_consumer_account_to_read():
 
 
 def test_broker_map_key_lets_the_consumer_account_decrypt_only_through_secrets_manager():
-    document = producer().data_source("aws_iam_policy_document", "kms_broker_map")
+    key = calls_of(producer(), KMS_KEY_MODULE)["broker_map_key"]
+    assert key.resource("aws_kms_key_policy", "this")["policy"] == "${data.aws_iam_policy_document.this.json}"
+    document = key.data_source("aws_iam_policy_document", "this")
     foreign = [
         s for s in statements(document)
         if blocks(s, "principals")[0]["identifiers"] == ["${local.consumer_account_root_arn}"]
@@ -181,7 +202,7 @@ def test_msk_is_tls_only_with_sasl_iam_and_scram_and_no_unauthenticated_access()
     encryption = block(cluster, "encryption_info")
     transit = block(encryption, "encryption_in_transit")
     assert transit == {"client_broker": "TLS", "in_cluster": True}
-    assert encryption["encryption_at_rest_kms_key_arn"] == "${aws_kms_key.data.arn}"
+    assert encryption["encryption_at_rest_kms_key_arn"] == "${module.data_key.arn}"
 
 
 def test_msk_brokers_are_private_and_log_to_cloudwatch_with_retention():
@@ -193,7 +214,7 @@ def test_msk_brokers_are_private_and_log_to_cloudwatch_with_retention():
     assert logs == {"enabled": True, "log_group": "${aws_cloudwatch_log_group.msk.name}"}
     group = config.resource("aws_cloudwatch_log_group", "msk")
     assert group["retention_in_days"] == "${var.settings.log_retention_days}"
-    assert group["kms_key_id"] == "${aws_kms_key.data.arn}"
+    assert group["kms_key_id"] == "${module.data_key.arn}"
 
 
 def test_kafka_version_is_pinned():
@@ -206,7 +227,7 @@ def test_scram_secret_is_associated_and_its_value_is_write_only():
     config = producer()
     secret = config.resource("aws_secretsmanager_secret", "scram")
     assert secret["name"].startswith("AmazonMSK_"), "MSK only accepts AmazonMSK_ secrets"
-    assert secret["kms_key_id"] == "${aws_kms_key.data.arn}", "MSK rejects the default key"
+    assert secret["kms_key_id"] == "${module.data_key.arn}", "MSK rejects the default key"
     version = config.resource("aws_secretsmanager_secret_version", "scram")
     assert "secret_string" not in version and "secret_string_wo" in version
     assert "var.kafka_scram_password" in version["secret_string_wo"]
@@ -219,7 +240,7 @@ def test_scram_secret_is_associated_and_its_value_is_write_only():
 
 def test_producer_lambda_runtime_package_and_network():
     config = producer()
-    function = config.resource("aws_lambda_function", "producer")
+    view, function = function_of(config)
     assert function["runtime"] == "provided.al2023"
     assert function["handler"] == "bootstrap"
     assert function["architectures"] == ["x86_64"]
@@ -229,26 +250,25 @@ def test_producer_lambda_runtime_package_and_network():
     assert vpc["subnet_ids"] == "${module.network.private_subnet_ids}"
     # Glue, the one AWS API the producer calls from its VPC, through an interface endpoint.
     assert config.modules["network"]["interface_endpoint_services"] == '${toset(["glue"])}'
-    assert vpc["security_group_ids"] == ["${aws_security_group.lambda.id}"]
-    assert function["kms_key_arn"] == "${aws_kms_key.data.arn}"
+    assert vpc["security_group_ids"] == ["${aws_security_group.this.id}"]
+    assert view.resource("aws_security_group", "this")["vpc_id"] == "${module.network.vpc_id}"
+    assert function["kms_key_arn"] == "${module.data_key.arn}"
     root = load_dir(ROOTS["producer"])
     assert root.variables["lambda_zip"]["default"] == "target/lambda/producer/bootstrap.zip"
     assert load_dir(ROOTS["both"]).variables["producer_lambda_zip"]["default"] == "target/lambda/producer/bootstrap.zip"
 
 
 def test_producer_uses_msk_iam_auth_and_no_broker_secret():
-    env = block(producer().resource("aws_lambda_function", "producer"), "environment")["variables"]
+    env = block(function_of(producer())[1], "environment")["variables"]
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "${aws_msk_cluster.this.bootstrap_brokers_sasl_iam}"
     assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert "BROKER_SECRET_ARN" not in env
-    document = producer().data_source("aws_iam_policy_document", "producer_lambda")
-    assert not [a for a in _actions(document) if a.startswith("secretsmanager:")]
+    assert not [a for s in role_statements(producer()) for a in s["actions"] if a.startswith("secretsmanager:")]
 
 
 def test_producer_lambda_kafka_permissions_are_scoped_to_the_cluster_and_topic():
     config = producer()
-    document = config.data_source("aws_iam_policy_document", "producer_lambda")
-    kafka = [s for s in statements(document) if any(a.startswith("kafka-cluster:") for a in s["actions"])]
+    kafka = [s for s in role_statements(config) if any(a.startswith("kafka-cluster:") for a in s["actions"])]
     resources = {a: s["resources"] for s in kafka for a in s["actions"]}
     assert resources == {
         "kafka-cluster:Connect": ["${aws_msk_cluster.this.arn}"],
@@ -263,8 +283,7 @@ def test_producer_lambda_kafka_permissions_are_scoped_to_the_cluster_and_topic()
 
 
 def test_producer_lambda_glue_permissions_are_scoped_to_the_registry():
-    document = producer().data_source("aws_iam_policy_document", "producer_lambda")
-    for statement in statements(document):
+    for statement in role_statements(producer()):
         glue = [a for a in statement["actions"] if a.startswith("glue:")]
         if not glue:
             continue

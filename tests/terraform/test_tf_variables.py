@@ -14,7 +14,7 @@ from tfhelpers import (
     load_dir,
     object_attributes,
     parse_file,
-    run_terraform,
+    plan_offline,
     set_in_tfvars,
     validations_of,
 )
@@ -261,12 +261,7 @@ def _scratch_root(root: pathlib.Path, tmp: pathlib.Path, tfvars: str) -> None:
 
 def _plan(root: pathlib.Path, tmp: pathlib.Path, tfvars: str) -> tuple[int, str]:
     _scratch_root(root, tmp, tfvars)
-    init = run_terraform(["init", "-backend=false", "-input=false", "-no-color"], cwd=tmp)
-    assert init.returncode == 0, init.stderr
-    plan = run_terraform(
-        ["plan", "-input=false", "-no-color", "-var", "kafka_scram_password=0123456789abcdefghij"], cwd=tmp
-    )
-    return plan.returncode, plan.stdout + plan.stderr
+    return plan_offline(tmp, "-var", "kafka_scram_password=0123456789abcdefghij")
 
 
 @pytest.mark.parametrize("root", sorted(ROOTS), ids=str)

@@ -7,7 +7,9 @@ Values come back as HCL source text without quotes: a literal "x" is "x", an exp
 
 from __future__ import annotations
 
+import copy
 import functools
+import json
 import os
 import pathlib
 import re
@@ -26,7 +28,9 @@ CONSUMER_MODULE = TF / "modules" / "consumer-account"
 MODULES = {"producer": PRODUCER_MODULE, "consumer": CONSUMER_MODULE}
 # Modules both account modules call (no root calls them directly).
 NETWORK_MODULE = TF / "modules" / "private-network"
-INTERNAL_MODULES = {"network": NETWORK_MODULE}
+KMS_KEY_MODULE = TF / "modules" / "kms-key"
+LAMBDA_FUNCTION_MODULE = TF / "modules" / "lambda-function"
+INTERNAL_MODULES = {"network": NETWORK_MODULE, "kms_key": KMS_KEY_MODULE, "lambda_function": LAMBDA_FUNCTION_MODULE}
 # Root modules: the both-accounts root (its provider.tf is the repository's provider.tf) and one
 # root per account.
 ROOTS = {
@@ -187,6 +191,15 @@ def run_terraform(args: list[str], cwd: pathlib.Path, **kwargs) -> subprocess.Co
     )
 
 
+def plan_offline(directory: pathlib.Path, *plan_args: str) -> tuple[int, str]:
+    """`terraform init -backend=false` and `terraform plan` of a directory that needs no provider
+    (variables, locals, module calls): the plan's exit code and output."""
+    init = run_terraform(["init", "-backend=false", "-input=false", "-no-color"], cwd=directory)
+    assert init.returncode == 0, init.stderr
+    plan = run_terraform(["plan", "-input=false", "-no-color", *plan_args], cwd=directory)
+    return plan.returncode, plan.stdout + plan.stderr
+
+
 def set_in_tfvars(text: str, name: str, value: str) -> str:
     """tfvars text with `name = value`; name is a top-level variable ("consumer_account_id") or an
     attribute of an object variable ("producer.vpc_cidr"), replaced where set, else added."""
@@ -267,3 +280,195 @@ def setting(config: "Config", name: str) -> tuple[str | None, list[str]]:
         return attribute_default(config.variables[variable], attr), validations_of(config).get(name, [])
     body = config.variables[name]
     return body.get("default"), [v["condition"] for v in body.get("validation", [])]
+
+
+# --- internal modules as their callers make them ----------------------------------------------------
+
+_CALL_META = {"source", "depends_on", "providers", "count", "for_each"}
+_VAR = re.compile(r"\bvar\.(\w+)")
+_DOCUMENT_JSON = re.compile(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}")
+
+
+def interpolations(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every ${...} of text, nested braces and quoted strings inside included."""
+    spans, at = [], 0
+    while (start := text.find("${", at)) >= 0:
+        depth, index, quoted = 0, start + 1, False
+        while index < len(text):
+            char = text[index]
+            if quoted:
+                if char == "\\":
+                    index += 1
+                elif char == '"':
+                    quoted = False
+            elif char == '"':
+                quoted = True
+            elif char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            index += 1
+        assert index < len(text), f"unclosed interpolation in {text!r}"
+        spans.append((start, index + 1))
+        at = index + 1
+    return spans
+
+
+def _as_template(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)
+
+
+def _as_expression(value) -> str:
+    if isinstance(value, str):
+        spans = interpolations(value)
+        if spans == [(0, len(value))]:
+            inner = value[2:-1].strip()
+            return inner if re.fullmatch(r"[\w.\[\]]+|\w+\([^()]*\)", inner) else f"({inner})"
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    return _as_template(value)
+
+
+def _rewrite(value, pattern: re.Pattern, lookup):
+    """value with every reference `pattern` matches replaced by lookup(match): whole where the
+    value is that one reference, as template text inside a string, as an expression inside a
+    larger expression."""
+    if isinstance(value, dict):
+        return {key: _rewrite(item, pattern, lookup) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(item, pattern, lookup) for item in value]
+    if not isinstance(value, str):
+        return value
+    spans = interpolations(value)
+    if spans == [(0, len(value))]:
+        match = pattern.fullmatch(value[2:-1].strip())
+        if match:
+            return copy.deepcopy(lookup(match))
+    parts, last = [], 0
+    for start, end in spans:
+        parts.append(value[last:start])
+        inner = value[start + 2 : end - 1]
+        match = pattern.fullmatch(inner.strip())
+        if match:
+            parts.append(_as_template(lookup(match)))
+        else:
+            parts.append("${" + pattern.sub(lambda m: _as_expression(lookup(m)), inner) + "}")
+        last = end
+    parts.append(value[last:])
+    return "".join(parts)
+
+
+def _for_each(value):
+    """The items of a dynamic block's for_each, or None where it is still an expression."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        return list(value.values())
+    if value is None:
+        return []  # an optional attribute left out
+    choice = re.fullmatch(r"\$\{(true|false) \? (\[.*\]) : \[\]\}", str(value))
+    if choice:
+        return json.loads(choice.group(2)) if choice.group(1) == "true" else []
+    return None
+
+
+def _dig(item, path: str):
+    for attr in filter(None, path.split(".")):
+        item = item.get(attr) if isinstance(item, dict) else None
+    return item
+
+
+def _expand_body(body: dict) -> dict:
+    result = {key: _expand_value(value) for key, value in body.items() if key != "dynamic"}
+    left = []
+    for entry in body.get("dynamic", []):
+        for name, spec in entry.items():
+            items = _for_each(spec.get("for_each"))
+            if items is None:
+                left.append({name: spec})
+                continue
+            iterator = re.compile(rf"{spec.get('iterator', name)}\.(value|key)((?:\.\w+)*)")
+            for index, item in enumerate(items):
+                def lookup(match, item=item, index=index):
+                    return index if match.group(1) == "key" else _dig(item, match.group(2))
+                for content in spec.get("content", []):
+                    result.setdefault(name, []).append(_expand_value(_rewrite(content, iterator, lookup)))
+    if left:
+        result["dynamic"] = left
+    return result
+
+
+def _expand_value(value):
+    if isinstance(value, dict):
+        return _expand_body(value)
+    if isinstance(value, list):
+        return [_expand_value(item) for item in value]
+    return value
+
+
+def called(config: Config, name: str) -> Config:
+    """The module `name` that config calls, as that call makes it: every `var.x` of the module
+    replaced by what the call passes for x (or the variable's default), and every dynamic block
+    whose for_each is then known expanded into the blocks it makes (an item's attribute the item
+    lacks is an optional one left out, and a for_each over it makes nothing). References to the
+    module's own blocks and locals stay as they are."""
+    call = config.modules[name]
+    module = load_dir((config.path / call["source"]).resolve())
+    unknown = set(call) - set(module.variables) - _CALL_META
+    assert not unknown, f"{config.path}: module {name} takes no {sorted(unknown)}"
+    args = {}
+    for variable, body in module.variables.items():
+        assert variable in call or "default" in body, f"{config.path}: module {name} needs {variable}"
+        args[variable] = call[variable] if variable in call else body.get("default")
+
+    def made(value):
+        return _expand_value(_rewrite(value, _VAR, lambda m: args[m.group(1)]))
+
+    view = Config(path=module.path, files=module.files)
+    view.resources = {key: made(body) for key, body in module.resources.items()}
+    view.data = {key: made(body) for key, body in module.data.items()}
+    view.outputs = {key: made(body) for key, body in module.outputs.items()}
+    view.locals = {key: made(value) for key, value in module.locals.items()}
+    view.variables = module.variables
+    return view
+
+
+def calls_of(config: Config, module: pathlib.Path) -> dict[str, Config]:
+    """Every call of config to the local module at path, by name, as the call makes it."""
+    return {
+        name: called(config, name)
+        for name, call in config.modules.items()
+        if (config.path / call["source"]).resolve() == module.resolve()
+    }
+
+
+def function_of(config: Config) -> tuple[Config, dict]:
+    """The account module's Lambda function: the lambda-function call as it makes it, and the
+    function's block there."""
+    (view,) = calls_of(config, LAMBDA_FUNCTION_MODULE).values()
+    return view, view.resource("aws_lambda_function", "this")
+
+
+def role_statements(config: Config) -> list[dict]:
+    """Every statement of the account module's function role policy: the caller's documents the
+    lambda-function module takes as source_policy_documents, then the module's own statements."""
+    view, function = function_of(config)
+    assert function["role"] == "${aws_iam_role.this.arn}"
+    policies = [p for p in view.of_type("aws_iam_role_policy").values() if p["role"] == "${aws_iam_role.this.id}"]
+    (policy,) = policies
+    document = view.data_source("aws_iam_policy_document", _DOCUMENT_JSON.fullmatch(policy["policy"]).group(1))
+    found = []
+    for source in document.get("source_policy_documents", []):
+        match = _DOCUMENT_JSON.fullmatch(source)
+        assert match, f"a source document that is not one of the caller's: {source!r}"
+        found += statements(config.data_source("aws_iam_policy_document", match.group(1)))
+    return found + statements(document)

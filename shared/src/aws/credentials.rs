@@ -16,6 +16,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
+use super::tls::{https_client, TrustStore};
+
 /// The role to assume in another account.
 #[derive(Debug, Clone)]
 pub struct AssumeRole {
@@ -46,10 +48,13 @@ impl AssumeRole {
     }
 }
 
-/// Loads the default config chain (environment, profile, container/Lambda credentials);
-/// `AWS_ENDPOINT_URL` points it at a local stand-in.
-pub async fn load_base_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+/// Loads the default config chain (environment, profile, container/Lambda credentials) with an
+/// HTTPS client that trusts `trust`; `AWS_ENDPOINT_URL` points it at a local stand-in.
+pub async fn load_base_config(trust: TrustStore) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client(trust))
+        .load()
+        .await
 }
 
 /// A config whose credentials come from assuming `role` with `base`'s credentials. The

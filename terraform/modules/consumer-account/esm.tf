@@ -19,7 +19,7 @@ locals {
 }
 
 resource "aws_lambda_event_source_mapping" "kafka" {
-  function_name                      = aws_lambda_function.consumer.arn
+  function_name                      = module.lambda.function_arn
   topics                             = [var.producer.topic]
   starting_position                  = var.settings.starting_position
   batch_size                         = var.settings.batch_size
@@ -78,7 +78,7 @@ resource "aws_lambda_event_source_mapping" "kafka" {
   # producer's SCRAM secret is associated with the cluster and the broker NLBs' listeners and
   # target attachments exist.
   depends_on = [
-    aws_iam_role_policy.lambda,
+    module.lambda,
     aws_secretsmanager_secret_version.kafka_scram,
     aws_route53_record.broker,
     aws_vpc_endpoint.broker,

@@ -1,27 +1,13 @@
-# Execution role of the consumer Lambda, also used by its event source mapping (pollers read the
-# SCRAM secret and manage their ENIs with it, and send discarded batches to the queue).
-
-data "aws_iam_policy_document" "lambda_trust" {
-  statement {
-    sid     = "LambdaService"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
+# What the consumer Lambda's execution role grants beyond what the lambda-function module adds for
+# the function itself (its logs, its environment key, its VPC ENIs, traces). The role is also the
+# event source mapping's: the pollers read the SCRAM secret, describe the VPC, manage their ENIs
+# with the same ENI grant, and send discarded batches to the queue.
 
 # What the consumer's code calls (sts:AssumeRole through aws-config's AssumeRoleProvider,
-# BatchWriteItem, SendMessageBatch, which SQS authorises as sqs:SendMessage) and what Lambda needs
-# for this function and its mapping: the pollers read the SCRAM secret, describe the VPC, manage
-# their ENIs and send discarded batches to the on-failure destination; the function manages its
-# VPC ENIs, writes its logs, uploads traces and decrypts its environment.
+# BatchWriteItem, BatchGetItem and PutItem, SendMessageBatch, which SQS authorises as
+# sqs:SendMessage) and what the mapping's pollers need: the SCRAM secret, the VPC's description
+# and the on-failure destination.
 data "aws_iam_policy_document" "consumer_lambda" {
-  #checkov:skip=CKV_AWS_356:Only EC2 actions for the ENIs of the function and the pollers (the interfaces do not exist before Lambda creates them; the Describe actions have no resource-level permissions) and the X-Ray upload actions (no resource-level permissions) are granted on "*".
-  #checkov:skip=CKV_AWS_111:The write actions on "*" are the ENI actions Lambda performs for the function and its pollers in this VPC, and the X-Ray upload actions, which have no resource-level permissions.
   statement {
     sid       = "AssumeTheProducerSchemaRole"
     effect    = "Allow"
@@ -57,27 +43,13 @@ data "aws_iam_policy_document" "consumer_lambda" {
     resources = [aws_secretsmanager_secret.kafka_scram.arn]
   }
 
+  # Sending to the encrypted queue also takes kms:Decrypt on the key, as reading the SCRAM secret
+  # does: the module's DecryptOwnEnvironment grants it on this same key.
   statement {
     sid       = "UseTheDataKey"
     effect    = "Allow"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.this.arn]
-  }
-
-  # What Lambda does with the execution role of a function in a VPC (as terraform-aws-lambda
-  # grants it), instead of AWSLambdaVPCAccessExecutionRole, whose logs:* on "*" would void the
-  # scoped log statement.
-  statement {
-    sid    = "ManageVpcNetworkInterfaces"
-    effect = "Allow"
-    actions = [
-      "ec2:AssignPrivateIpAddresses",
-      "ec2:CreateNetworkInterface",
-      "ec2:DeleteNetworkInterface",
-      "ec2:DescribeNetworkInterfaces",
-      "ec2:UnassignPrivateIpAddresses",
-    ]
-    resources = ["*"]
+    actions   = ["kms:GenerateDataKey"]
+    resources = [module.data_key.arn]
   }
 
   # Pollers of a self-managed Kafka mapping in a VPC describe the VPC, its subnets and security
@@ -88,33 +60,4 @@ data "aws_iam_policy_document" "consumer_lambda" {
     actions   = ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
     resources = ["*"]
   }
-
-  statement {
-    sid       = "WriteOwnLogs"
-    effect    = "Allow"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.lambda.arn}:log-stream:*"]
-  }
-
-  # Active tracing: the segment upload (no resource-level permissions).
-  statement {
-    sid       = "UploadTraces"
-    effect    = "Allow"
-    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
-    resources = ["*"]
-  }
-}
-
-resource "aws_iam_role" "lambda" {
-  name               = "${local.name}-lambda"
-  description        = "Execution role of the ${local.name} Lambda and its Kafka event source mapping"
-  assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
-
-  tags = local.tags
-}
-
-resource "aws_iam_role_policy" "lambda" {
-  name   = "consume-sensor-readings"
-  role   = aws_iam_role.lambda.id
-  policy = data.aws_iam_policy_document.consumer_lambda.json
 }

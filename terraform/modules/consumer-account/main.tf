@@ -2,7 +2,9 @@
 # APIs (no NAT), a private hosted zone that maps broker names to those endpoints, the consumer
 # Lambda with its self-managed Kafka event source mapping, the readings table and the dead-letter
 # queue. Split by topic over network.tf, kafka.tf, kms.tf, storage.tf, secrets.tf, iam.tf,
-# lambda.tf and esm.tf.
+# lambda.tf and esm.tf; the network, the key and the function are the internal modules'
+# (../private-network, ../kms-key, ../lambda-function), and moved.tf keeps the addresses they had
+# before.
 
 data "aws_caller_identity" "current" {}
 

@@ -9,81 +9,14 @@ module "network" {
   cidr_block            = var.settings.vpc_cidr
   availability_zone_ids = var.producer.availability_zone_ids
   log_retention_days    = var.settings.log_retention_days
-  kms_key_arn           = aws_kms_key.this.arn
+  kms_key_arn           = module.data_key.arn
   tags                  = local.tags
 
   interface_endpoint_services = local.interface_endpoint_services
   endpoints_description       = "Interface endpoints of AWS APIs: HTTPS from the consumer Lambda and the pollers"
-
-  # The logs service may use the key only once the key policy admits it.
-  depends_on = [aws_kms_key_policy.this]
-}
-
-# Addresses of the network before it was a module of its own: moved, not recreated.
-moved {
-  from = aws_vpc.this
-  to   = module.network.aws_vpc.this
-}
-
-moved {
-  from = aws_subnet.private
-  to   = module.network.aws_subnet.private
-}
-
-moved {
-  from = aws_route_table.private
-  to   = module.network.aws_route_table.private
-}
-
-moved {
-  from = aws_route_table_association.private
-  to   = module.network.aws_route_table_association.private
-}
-
-moved {
-  from = aws_default_security_group.this
-  to   = module.network.aws_default_security_group.this
-}
-
-moved {
-  from = aws_cloudwatch_log_group.flow_logs
-  to   = module.network.aws_cloudwatch_log_group.flow_logs
-}
-
-moved {
-  from = aws_iam_role.flow_logs
-  to   = module.network.aws_iam_role.flow_logs
-}
-
-moved {
-  from = aws_iam_role_policy.flow_logs
-  to   = module.network.aws_iam_role_policy.flow_logs
-}
-
-moved {
-  from = aws_security_group.endpoints
-  to   = module.network.aws_security_group.endpoints
-}
-
-moved {
-  from = aws_vpc_endpoint.interface
-  to   = module.network.aws_vpc_endpoint.interface
-}
-
-moved {
-  from = aws_flow_log.this
-  to   = module.network.aws_flow_log.this
 }
 
 # --- Security groups -----------------------------------------------------------------------------
-
-resource "aws_security_group" "lambda" {
-  name        = "${local.name}-lambda"
-  description = "Consumer Lambda: HTTPS to the interface endpoints and DynamoDB"
-  vpc_id      = module.network.vpc_id
-
-  tags = merge(local.tags, { Name = "${local.name}-lambda" })
-}
 
 resource "aws_security_group" "esm" {
   #checkov:skip=CKV2_AWS_5:Attached to the event source mapping's pollers through its VPC_SECURITY_GROUP source access configuration (esm.tf), which checkov does not follow.
@@ -95,7 +28,7 @@ resource "aws_security_group" "esm" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "lambda_to_endpoints" {
-  security_group_id            = aws_security_group.lambda.id
+  security_group_id            = module.lambda.security_group_id
   referenced_security_group_id = module.network.endpoints_security_group_id
   ip_protocol                  = "tcp"
   from_port                    = 443
@@ -104,7 +37,7 @@ resource "aws_vpc_security_group_egress_rule" "lambda_to_endpoints" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "lambda_to_dynamodb" {
-  security_group_id = aws_security_group.lambda.id
+  security_group_id = module.lambda.security_group_id
   prefix_list_id    = aws_vpc_endpoint.dynamodb.prefix_list_id
   ip_protocol       = "tcp"
   from_port         = 443
@@ -123,7 +56,7 @@ resource "aws_vpc_security_group_egress_rule" "esm_to_endpoints" {
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_lambda" {
   security_group_id            = module.network.endpoints_security_group_id
-  referenced_security_group_id = aws_security_group.lambda.id
+  referenced_security_group_id = module.lambda.security_group_id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443

@@ -5,17 +5,17 @@ output "account_id" {
 
 output "lambda_role_arn" {
   description = "Execution role of the consumer Lambda: the producer's consumer_lambda_role_arn (the only principal its schema reader role trusts)."
-  value       = aws_iam_role.lambda.arn
+  value       = module.lambda.role_arn
 }
 
 output "consumer_function_name" {
   description = "Name of the consumer Lambda."
-  value       = aws_lambda_function.consumer.function_name
+  value       = module.lambda.function_name
 }
 
 output "consumer_function_arn" {
   description = "ARN of the consumer Lambda."
-  value       = aws_lambda_function.consumer.arn
+  value       = module.lambda.function_arn
 }
 
 output "event_source_mapping_uuid" {

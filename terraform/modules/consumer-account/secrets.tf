@@ -6,7 +6,7 @@ resource "aws_secretsmanager_secret" "kafka_scram" {
   #checkov:skip=CKV2_AWS_57:Rotation would desynchronise this copy from the producer account's MSK secret; rotate by changing kafka_scram_password and kafka_scram_password_version on both sides.
   name                    = "${local.name}-kafka-scram"
   description             = "SASL/SCRAM credentials of the ${local.name} event source mapping"
-  kms_key_id              = aws_kms_key.this.arn
+  kms_key_id              = module.data_key.arn
   recovery_window_in_days = var.settings.secret_recovery_window_days
 
   tags = local.tags

@@ -25,7 +25,7 @@ resource "aws_dynamodb_table" "readings" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.this.arn
+    kms_key_arn = module.data_key.arn
   }
 
   tags = local.tags
@@ -58,7 +58,7 @@ resource "aws_dynamodb_table" "aggregates" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.this.arn
+    kms_key_arn = module.data_key.arn
   }
 
   tags = local.tags
@@ -72,7 +72,7 @@ resource "aws_sqs_queue" "dead_letter" {
   # The consumer keeps every dead letter within 256 KiB (a larger record's raw value is left out;
   # Kafka still holds it at the letter's coordinates).
   max_message_size                  = 262144
-  kms_master_key_id                 = aws_kms_key.this.arn
+  kms_master_key_id                 = module.data_key.arn
   kms_data_key_reuse_period_seconds = 300
 
   tags = local.tags

@@ -75,7 +75,7 @@ resource "aws_vpc_endpoint" "interface" {
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/vpc/${var.name}/flow-logs"
   retention_in_days = var.log_retention_days
-  # The caller makes this module wait for the key policy that admits CloudWatch Logs.
+  # The caller passes a key ARN that is known only once its key policy admits CloudWatch Logs.
   kms_key_id = var.kms_key_arn
 
   tags = var.tags

@@ -70,7 +70,7 @@ variable "log_retention_days" {
 }
 
 variable "kms_key_arn" {
-  description = "ARN of the customer-managed key that encrypts the flow-log group; its key policy must admit CloudWatch Logs of this account before the group is created (make the module call depend on it)."
+  description = "ARN of the customer-managed key that encrypts the flow-log group; its key policy must admit CloudWatch Logs of this account before the group is created (pass an ARN that is known only then, as the kms-key module's arn output)."
   type        = string
   nullable    = false
 

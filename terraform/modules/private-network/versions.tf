@@ -1,5 +1,4 @@
 terraform {
-  # 1.11: the version both account modules require.
   required_version = ">= 1.11, < 2.0"
 
   required_providers {

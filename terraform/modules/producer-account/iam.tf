@@ -1,5 +1,5 @@
-# IAM: the cross-account schema reader role assumed by the consumer Lambda, and the producer
-# Lambda's execution role.
+# IAM: the cross-account schema reader role assumed by the consumer Lambda, and what the producer
+# Lambda's code calls (the execution role itself is the lambda-function module's, lambda.tf).
 #
 # Glue authorises GetSchemaVersion called with a SchemaVersionId (how every Glue-framed record is
 # decoded) against "*" only; it is the one action granted on "*". Everything else is scoped to
@@ -62,32 +62,18 @@ resource "aws_iam_role_policy" "schema_reader" {
 
 # --- Producer Lambda ---------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "lambda_trust" {
-  statement {
-    sid     = "LambdaService"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
 locals {
   # Topic and group ARNs of MSK IAM access control: arn:...:topic/<cluster-name>/<cluster-uuid>/<topic>.
   topic_arn = "${replace(aws_msk_cluster.this.arn, ":cluster/", ":topic/")}/${var.settings.topic}"
 }
 
 # What the producer's code calls (shared/src/aws/glue.rs through SchemaRegistry, the Kafka
-# sink through MSK IAM) and what Lambda needs for this function's configuration (VPC ENIs, logs,
-# active tracing, the encrypted environment). Terraform creates the registry, so the code's
-# CreateRegistry fallback (taken only when the registry is missing) is not granted. The producer
-# reads no secret.
+# sink through MSK IAM); the lambda-function module adds what Lambda needs for the function's
+# configuration (VPC ENIs, logs, active tracing, the encrypted environment). Terraform creates the
+# registry, so the code's CreateRegistry fallback (taken only when the registry is missing) is not
+# granted. The producer reads no secret.
 data "aws_iam_policy_document" "producer_lambda" {
-  #checkov:skip=CKV_AWS_356:Only glue:GetSchemaVersion (Glue authorises lookups by SchemaVersionId against "*" only), the ENI actions Lambda needs for a function in a VPC and the X-Ray upload actions (no resource-level permissions) are granted on "*".
-  #checkov:skip=CKV_AWS_111:The write actions on "*" are the ENI actions Lambda performs for a function in a VPC (the network interfaces do not exist before Lambda creates them) and the X-Ray upload actions, which have no resource-level permissions.
+  #checkov:skip=CKV_AWS_356:glue:GetSchemaVersion is the only action on "*": Glue authorises lookups by SchemaVersionId (how the producer reads a version it did not register) against "*" only.
   statement {
     sid    = "RegisterSchemas"
     effect = "Allow"
@@ -127,56 +113,4 @@ data "aws_iam_policy_document" "producer_lambda" {
     ]
     resources = [local.topic_arn]
   }
-
-  statement {
-    sid       = "WriteOwnLogs"
-    effect    = "Allow"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.lambda.arn}:log-stream:*"]
-  }
-
-  statement {
-    sid       = "DecryptOwnEnvironment"
-    effect    = "Allow"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.data.arn]
-  }
-
-  # What Lambda does with the execution role of a function in a VPC (as terraform-aws-lambda
-  # grants it), instead of AWSLambdaVPCAccessExecutionRole, whose logs:* on "*" would void the
-  # scoped log statement.
-  statement {
-    sid    = "ManageVpcNetworkInterfaces"
-    effect = "Allow"
-    actions = [
-      "ec2:AssignPrivateIpAddresses",
-      "ec2:CreateNetworkInterface",
-      "ec2:DeleteNetworkInterface",
-      "ec2:DescribeNetworkInterfaces",
-      "ec2:UnassignPrivateIpAddresses",
-    ]
-    resources = ["*"]
-  }
-
-  # Active tracing: the segment upload (no resource-level permissions).
-  statement {
-    sid       = "UploadTraces"
-    effect    = "Allow"
-    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
-    resources = ["*"]
-  }
-}
-
-resource "aws_iam_role" "lambda" {
-  name               = "${local.name}-lambda"
-  description        = "Execution role of the ${local.name} Lambda"
-  assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
-
-  tags = local.tags
-}
-
-resource "aws_iam_role_policy" "lambda" {
-  name   = "produce-sensor-readings"
-  role   = aws_iam_role.lambda.id
-  policy = data.aws_iam_policy_document.producer_lambda.json
 }

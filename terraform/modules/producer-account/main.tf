@@ -1,7 +1,9 @@
 # Producer account: VPC, MSK, Glue Schema Registry, cross-account schema access, one NLB +
 # endpoint service per broker for the consumer account, the broker-map secret and the producer
 # Lambda. Resources are split by topic over network.tf, kms.tf, msk.tf, privatelink.tf, glue.tf,
-# secrets.tf, iam.tf, lambda.tf and schedule.tf.
+# secrets.tf, iam.tf, lambda.tf and schedule.tf; the network, the keys and the function are the
+# internal modules' (../private-network, ../kms-key, ../lambda-function), and moved.tf keeps the
+# addresses they had before.
 
 data "aws_caller_identity" "current" {}
 

@@ -24,7 +24,7 @@ resource "aws_security_group" "msk" {
 
 resource "aws_vpc_security_group_ingress_rule" "msk_iam_from_lambda" {
   security_group_id            = aws_security_group.msk.id
-  referenced_security_group_id = aws_security_group.lambda.id
+  referenced_security_group_id = module.lambda.security_group_id
   ip_protocol                  = "tcp"
   from_port                    = local.iam_port
   to_port                      = local.iam_port
@@ -43,10 +43,8 @@ resource "aws_vpc_security_group_ingress_rule" "msk_scram_from_nlb" {
 resource "aws_cloudwatch_log_group" "msk" {
   name              = "/msk/${local.name}/brokers"
   retention_in_days = var.settings.log_retention_days
-  kms_key_id        = aws_kms_key.data.arn
-
-  # The logs service may use the key only once the key policy admits it.
-  depends_on = [aws_kms_key_policy.data]
+  # The key's ARN is known only once its policy admits the logs service.
+  kms_key_id = module.data_key.arn
 
   tags = local.tags
 }
@@ -121,7 +119,7 @@ resource "aws_msk_cluster" "this" {
   }
 
   encryption_info {
-    encryption_at_rest_kms_key_arn = aws_kms_key.data.arn
+    encryption_at_rest_kms_key_arn = module.data_key.arn
 
     encryption_in_transit {
       client_broker = "TLS"
@@ -169,7 +167,7 @@ resource "aws_secretsmanager_secret" "scram" {
   #checkov:skip=CKV2_AWS_57:Rotation would desynchronise the two copies of the credential (this secret and the consumer account's event source mapping secret); rotate by changing kafka_scram_password and kafka_scram_password_version on both sides.
   name                    = "AmazonMSK_${local.name}-consumer-scram"
   description             = "SASL/SCRAM user of the consumer account's event source mapping"
-  kms_key_id              = aws_kms_key.data.arn
+  kms_key_id              = module.data_key.arn
   recovery_window_in_days = var.settings.secret_recovery_window_days
 
   tags = local.tags

@@ -72,7 +72,7 @@ output "broker_secret_arn" {
 
 output "broker_secret_kms_key_arn" {
   description = "CMK of the broker-map secret."
-  value       = aws_kms_key.broker_map.arn
+  value       = module.broker_map_key.arn
 }
 
 output "schema_reader_role_arn" {
@@ -117,17 +117,17 @@ output "kafka_scram_username" {
 
 output "producer_function_name" {
   description = "Name of the producer Lambda (for `aws lambda invoke`)."
-  value       = aws_lambda_function.producer.function_name
+  value       = module.lambda.function_name
 }
 
 output "producer_function_arn" {
   description = "ARN of the producer Lambda."
-  value       = aws_lambda_function.producer.arn
+  value       = module.lambda.function_arn
 }
 
 output "producer_lambda_role_arn" {
   description = "Execution role of the producer Lambda."
-  value       = aws_iam_role.lambda.arn
+  value       = module.lambda.role_arn
 }
 
 output "kafka_acls" {

@@ -15,7 +15,7 @@ resource "aws_cloudwatch_event_target" "producer" {
   count = var.settings.enable_schedule ? 1 : 0
 
   rule  = aws_cloudwatch_event_rule.producer[0].name
-  arn   = aws_lambda_function.producer.arn
+  arn   = module.lambda.function_arn
   input = jsonencode({})
 }
 
@@ -24,7 +24,7 @@ resource "aws_lambda_permission" "schedule" {
 
   statement_id   = "AllowEventBridgeSchedule"
   action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.producer.function_name
+  function_name  = module.lambda.function_name
   principal      = "events.amazonaws.com"
   source_arn     = aws_cloudwatch_event_rule.producer[0].arn
   source_account = local.account_id

@@ -17,7 +17,7 @@ resource "aws_secretsmanager_secret" "broker_map" {
   #checkov:skip=CKV2_AWS_57:Not a credential: the broker map holds host names, ports and endpoint service names, which Terraform rewrites whenever they change. There is nothing to rotate.
   name                    = "${local.name}-broker-map"
   description             = "Broker map of ${local.name}-kafka for the consumer account (endpoint_url, broker_port, service_name per broker)"
-  kms_key_id              = aws_kms_key.broker_map.arn
+  kms_key_id              = module.broker_map_key.arn
   recovery_window_in_days = var.settings.secret_recovery_window_days
 
   tags = local.tags

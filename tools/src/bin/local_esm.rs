@@ -12,7 +12,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
-use sensor_shared::aws::{load_base_config, AssumeRole};
+use sensor_shared::aws::{load_base_config, AssumeRole, TrustStore};
 use sensor_tools::esm::{event_json, next_offsets, Batching, RawRecord};
 use sensor_tools::kafka::{bootstrap_from_secret, raw_record};
 
@@ -75,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => {}
         }
     }
-    let base = load_base_config().await;
+    let base = load_base_config(TrustStore::System).await;
 
     let bootstrap = match (&args.bootstrap_servers, &args.broker_secret_arn) {
         (Some(b), _) => b.clone(),

@@ -11,7 +11,7 @@ use sensor_consumer::dlq::{DeadLetterError, MemoryDeadLetters};
 use sensor_consumer::store::{BatchWriter, DynamoStore, MemoryStore};
 use sensor_consumer::{dead_letter_reason, Backoff, Consumer};
 use sensor_shared::aws::{
-    assume_role_config, glue_client, load_base_config, AssumeRole, GlueRegistry,
+    assume_role_config, glue_client, load_base_config, AssumeRole, GlueRegistry, TrustStore,
 };
 use sensor_shared::registry::SchemaCache;
 use sensor_tools::dlq::{listing, listing_text, schema_version_id, LetterQueue, Queued, SqsQueue};
@@ -46,7 +46,7 @@ fn print_json(v: &impl serde::Serialize) -> Outcome {
 }
 
 pub async fn dlq(command: DlqCommand) -> Outcome {
-    let base = load_base_config().await;
+    let base = load_base_config(TrustStore::System).await;
     match command {
         DlqCommand::List {
             filters,
@@ -236,7 +236,7 @@ pub async fn plan(args: PlanArgs) -> Outcome {
             .map_err(|e| Failure(format!("stdin is not UTF-8: {e}")))?,
     };
     let lines = invocations(&text)?;
-    let base = load_base_config().await;
+    let base = load_base_config(TrustStore::System).await;
     let config = match &args.role_arn {
         Some(arn) => {
             let mut role = AssumeRole::new(arn, "sensorctl-plan");
