@@ -62,9 +62,7 @@ impl Config {
                 3600,
                 900..,
             )?),
-            trust_store: s.parsed(TrustStore::VAR, TrustStore::default(), |v| {
-                TrustStore::parse(Some(v))
-            })?,
+            trust_store: s.trust_store()?,
         })
     }
 }
@@ -76,33 +74,6 @@ mod tests {
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_lookup(lookup(vars))
-    }
-
-    #[test]
-    fn trust_store() {
-        let ok = [
-            ("SCHEMA_READER_ROLE_ARN", "arn:aws:iam::111111111111:role/r"),
-            ("READINGS_TABLE", "t"),
-            ("AGGREGATES_TABLE", "a"),
-            ("DEAD_LETTER_QUEUE_URL", "http://q"),
-        ];
-        assert_eq!(cfg(&ok).unwrap().trust_store, TrustStore::Aws);
-        let mut with = ok.to_vec();
-        with.push(("TLS_TRUST_STORE", "system"));
-        assert_eq!(cfg(&with).unwrap().trust_store, TrustStore::System);
-        with.pop();
-        with.push(("TLS_TRUST_STORE", "native"));
-        let err = cfg(&with);
-        assert!(
-            matches!(
-                err,
-                Err(ConfigError::Invalid {
-                    var: "TLS_TRUST_STORE",
-                    ..
-                })
-            ),
-            "{err:?}"
-        );
     }
 
     #[test]
@@ -118,9 +89,12 @@ mod tests {
             ("DEAD_LETTER_QUEUE_URL", "http://q"),
         ];
         let c = cfg(&ok).unwrap();
+        assert_eq!(c.trust_store, TrustStore::Aws);
         assert_eq!(c.schema_cache_capacity, 1000);
         assert_eq!(c.aggregate_window, Duration::from_secs(60));
         let mut with = ok.to_vec();
+        with.push(("TLS_TRUST_STORE", "system"));
+        assert_eq!(cfg(&with).unwrap().trust_store, TrustStore::System);
         with.push(("AGGREGATE_WINDOW_SECONDS", "300"));
         assert_eq!(
             cfg(&with).unwrap().aggregate_window,

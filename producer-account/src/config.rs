@@ -84,9 +84,7 @@ impl Config {
             device_id: s.required("DEVICE_ID")?,
             registry_name: s.required("REGISTRY_NAME")?,
             schema_name: s.required("SCHEMA_NAME")?,
-            trust_store: s.parsed(TrustStore::VAR, TrustStore::default(), |v| {
-                TrustStore::parse(Some(v))
-            })?,
+            trust_store: s.trust_store()?,
         })
     }
 }
@@ -108,27 +106,6 @@ mod tests {
     ];
 
     #[test]
-    fn trust_store() {
-        assert_eq!(cfg(&BASE).unwrap().trust_store, TrustStore::Aws);
-        let mut with = BASE.to_vec();
-        with.push(("TLS_TRUST_STORE", "system"));
-        assert_eq!(cfg(&with).unwrap().trust_store, TrustStore::System);
-        with.pop();
-        with.push(("TLS_TRUST_STORE", "native"));
-        let err = cfg(&with);
-        assert!(
-            matches!(
-                err,
-                Err(ConfigError::Invalid {
-                    var: "TLS_TRUST_STORE",
-                    ..
-                })
-            ),
-            "{err:?}"
-        );
-    }
-
-    #[test]
     fn defaults() {
         let c = cfg(&BASE).unwrap();
         assert_eq!(c.bootstrap_servers, "127.0.0.1:9092");
@@ -136,6 +113,7 @@ mod tests {
         assert_eq!(c.security_protocol, SecurityProtocol::Ssl);
         assert_eq!(c.compatibility, Compatibility::Backward);
         assert!(!c.zlib);
+        assert_eq!(c.trust_store, TrustStore::Aws);
     }
 
     #[test]
@@ -145,8 +123,10 @@ mod tests {
             ("KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
             ("ZLIB_COMPRESSION", "true"),
             ("SCHEMA_COMPATIBILITY", "FULL"),
+            ("TLS_TRUST_STORE", "system"),
         ]);
         let c = cfg(&set).unwrap();
+        assert_eq!(c.trust_store, TrustStore::System);
         assert_eq!(c.security_protocol, SecurityProtocol::SaslSslIam);
         assert!(c.zlib);
         assert_eq!(c.compatibility, Compatibility::Full);

@@ -74,6 +74,17 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     }
 }
 
+#[cfg(feature = "aws")]
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    /// The roots TLS connections trust ([`TrustStore::VAR`]; `aws` when unset).
+    pub fn trust_store(&self) -> Result<crate::aws::TrustStore, ConfigError> {
+        use crate::aws::TrustStore;
+        self.parsed(TrustStore::VAR, TrustStore::default(), |v| {
+            TrustStore::parse(Some(v))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +132,26 @@ mod tests {
         assert!(matches!(
             s.flag("G"),
             Err(ConfigError::Invalid { var: "G", .. })
+        ));
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn trust_store_defaults_to_aws_and_refuses_others() {
+        use crate::aws::TrustStore;
+        let store = |vars| settings(vars).trust_store();
+        assert_eq!(store(&[]), Ok(TrustStore::Aws));
+        assert_eq!(store(&[("TLS_TRUST_STORE", " ")]), Ok(TrustStore::Aws));
+        assert_eq!(
+            store(&[("TLS_TRUST_STORE", "system")]),
+            Ok(TrustStore::System)
+        );
+        assert!(matches!(
+            store(&[("TLS_TRUST_STORE", "native")]),
+            Err(ConfigError::Invalid {
+                var: "TLS_TRUST_STORE",
+                ..
+            })
         ));
     }
 }
