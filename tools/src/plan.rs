@@ -11,11 +11,9 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use aws_sdk_glue::types::SchemaId;
 use sensor_producer::sink::MemorySink;
 use sensor_producer::{InvocationStats, Producer, ProducerSchemas};
-use sensor_shared::aws::{classify, GlueRegistry, GlueRegistryConfig, SdkFailure};
-use sensor_shared::failure::FailureKind;
+use sensor_shared::aws::{GlueRegistry, GlueRegistryConfig};
 use sensor_shared::schema::check_compatibility;
 use sensor_shared::wire::Compression;
 use sensor_shared::{Compatibility, InferOptions, RegistryError, SchemaRegistry, SchemaVersion};
@@ -42,8 +40,8 @@ pub trait RegistryView: Send + Sync {
 }
 
 /// One schema of a Glue registry, read with GetSchema, GetSchemaVersion and
-/// GetSchemaByDefinition only: versions through the producer's own [`GlueRegistry`] lookups (its
-/// register side is never called), the compatibility mode with GetSchema.
+/// GetSchemaByDefinition only, through the producer's own [`GlueRegistry`] lookups (its register
+/// side is never called).
 #[derive(Debug)]
 pub struct GlueView {
     registry: GlueRegistry,
@@ -64,45 +62,9 @@ impl GlueView {
     }
 }
 
-fn registry_error(op: &'static str, f: SdkFailure) -> RegistryError {
-    let text = format!("{op}: {}", f.message);
-    match f.kind {
-        FailureKind::NotFound => RegistryError::NotFound(text),
-        FailureKind::AccessDenied => RegistryError::AccessDenied(text),
-        FailureKind::Throttled | FailureKind::Unavailable => RegistryError::Unavailable(text),
-        FailureKind::Invalid | FailureKind::AlreadyExists => RegistryError::Invalid(text),
-    }
-}
-
 impl RegistryView for GlueView {
     async fn mode(&self) -> Result<Option<Compatibility>, RegistryError> {
-        let config = self.registry.config();
-        let id = SchemaId::builder()
-            .registry_name(&config.registry_name)
-            .schema_name(&config.schema_name)
-            .build();
-        match self
-            .registry
-            .client()
-            .get_schema()
-            .schema_id(id)
-            .send()
-            .await
-        {
-            Ok(o) => {
-                let mode = o.compatibility().map(|c| c.as_str()).unwrap_or("NONE");
-                mode.parse().map(Some).map_err(|e| {
-                    RegistryError::Invalid(format!("schema compatibility {mode:?}: {e}"))
-                })
-            }
-            Err(e) => {
-                let f = classify("GetSchema", &e);
-                match f.kind {
-                    FailureKind::NotFound => Ok(None),
-                    _ => Err(registry_error("GetSchema", f)),
-                }
-            }
-        }
+        self.registry.registered_compatibility().await
     }
 
     async fn version(&self, number: Option<i64>) -> Result<Option<SchemaVersion>, RegistryError> {

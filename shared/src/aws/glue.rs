@@ -177,6 +177,24 @@ impl GlueRegistry {
             .build()
     }
 
+    /// The schema's compatibility mode in the registry (GetSchema); `Ok(None)` when the schema
+    /// does not exist.
+    pub async fn registered_compatibility(&self) -> Result<Option<Compatibility>, RegistryError> {
+        let out = self
+            .client
+            .get_schema()
+            .schema_id(self.schema_id())
+            .send()
+            .await;
+        let Some(o) = unless(FailureKind::NotFound, "GetSchema", out)? else {
+            return Ok(None);
+        };
+        let mode = o.compatibility().map(|c| c.as_str()).unwrap_or("NONE");
+        mode.parse()
+            .map(Some)
+            .map_err(|e| RegistryError::Invalid(format!("schema compatibility {mode:?}: {e}")))
+    }
+
     /// A version by its number (`None` = latest); `Ok(None)` when the schema does not exist.
     pub async fn version_by_number(
         &self,
