@@ -2,24 +2,13 @@
 # module in terraform/ (terraform/provider.tf is a symbolic link to it), so run that root with
 # `terraform -chdir=terraform ...`; its inputs (region, profiles, roles, account IDs, tags) are
 # declared with the root's other inputs in terraform/variables.tf. The per-account roots in
-# terraform/accounts/ configure their own single provider instead.
+# terraform/accounts/ configure their own single provider instead. Version pins: terraform/versions.tf.
 #
 # Three configurations:
 #  - aws.producer / aws.consumer: the two accounts, each through a named profile and/or an assumed
 #    role. Point both at one account for a same-account deployment (every name carries its side).
 #  - the default provider: region and tags only, on the ambient credentials; no resource of this
 #    configuration uses it (every module call passes an alias explicitly).
-
-terraform {
-  required_version = ">= 1.11, < 2.0"
-
-  required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.0"
-    }
-  }
-}
 
 provider "aws" {
   region = var.aws_region

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
 import re
 
 import pytest
@@ -16,6 +18,7 @@ from tfhelpers import (
     REPO,
     ROOTS,
     TF,
+    all_dirs,
     all_tf_files,
     block,
     called,
@@ -76,6 +79,35 @@ def test_every_root_and_module_pins_terraform_and_the_aws_provider(path):
     assert aws["source"] == "hashicorp/aws"
     assert aws["version"] == AWS_CONSTRAINT
     assert "configuration_aliases" not in aws, "no module needs both accounts"
+
+
+@pytest.mark.parametrize("path", all_dirs()[1:], ids=lambda p: str(p.relative_to(TF)))
+def test_every_other_versions_file_links_to_the_one_pin_file(path):
+    versions = path / "versions.tf"
+    assert versions.is_symlink(), f"{versions} must link to terraform/versions.tf"
+    assert versions.resolve() == (TF / "versions.tf").resolve()
+    # A link that resolves outside the repository would break a clone elsewhere.
+    assert not pathlib.Path(os.readlink(versions)).is_absolute()
+
+
+def test_the_pins_are_declared_once():
+    declaring = [f for f in all_tf_files() if not f.is_symlink() and re.search(r"^terraform\s*\{", f.read_text(), re.M)]
+    assert declaring == [TF / "versions.tf"], declaring
+
+
+def test_the_account_roots_share_one_provider_file_and_name_their_account():
+    link = ROOTS["consumer"] / "provider.tf"
+    assert link.is_symlink() and not pathlib.Path(os.readlink(link)).is_absolute()
+    assert link.resolve() == (ROOTS["producer"] / "provider.tf").resolve()
+    shared = parse_file(ROOTS["producer"] / "provider.tf")
+    assert sorted(v for body in shared["variable"] for v in body) == sorted(
+        ["aws_region", "aws_profile", "assume_role_arn", "account_id", "default_tags"]
+    )
+    (aws,) = [body["aws"] for body in shared["provider"]]
+    assert aws["dynamic"][0]["assume_role"]["content"][0]["session_name"] == "terraform-sensor-stream-${local.account}"
+    assert block(aws, "default_tags")["tags"] == '${merge(var.default_tags, {Account = local.account})}'
+    for side in ("producer", "consumer"):
+        assert load_dir(ROOTS[side]).locals["account"] == side
 
 
 def test_version_constraints_bound_both_ends():

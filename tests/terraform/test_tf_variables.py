@@ -119,7 +119,7 @@ def test_every_root_takes_the_scram_password_and_the_provider_file_takes_the_acc
     for name in ("aws_region", "producer_profile", "consumer_profile", "producer_account_id", "consumer_account_id"):
         assert name in provider_vars
         assert f"var.{name}" in (REPO / "provider.tf").read_text()
-    # The root's inputs live in one file: provider.tf holds only the terraform block and providers.
+    # The root's inputs live in one file: provider.tf holds only providers.
     assert "variable" not in parse_file(REPO / "provider.tf")
 
 

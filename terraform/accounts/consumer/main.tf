@@ -3,6 +3,8 @@
 # applied a second time with this root's lambda_role_arn output.
 
 locals {
+  account = "consumer"
+
   repo_root  = "${path.root}/../../.."
   lambda_zip = startswith(var.lambda_zip, "/") ? var.lambda_zip : "${local.repo_root}/${var.lambda_zip}"
 

@@ -4,6 +4,8 @@
 #   3. this root again with producer.consumer_lambda_role_arn = the consumer's lambda_role_arn output.
 
 locals {
+  account = "producer"
+
   repo_root  = "${path.root}/../../.."
   lambda_zip = startswith(var.lambda_zip, "/") ? var.lambda_zip : "${local.repo_root}/${var.lambda_zip}"
 

@@ -1,10 +1,1 @@
-terraform {
-  required_version = ">= 1.11, < 2.0"
-
-  required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.0"
-    }
-  }
-}
+../../versions.tf
