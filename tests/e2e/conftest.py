@@ -1,12 +1,12 @@
 """Fixtures for the end-to-end tests: binaries built once per session; every test module gets
-its own stack on free ports (`stack`, which a module may define for itself when it needs fault
-proxies), and `clean` resets it for each test and stops what the test started."""
+its own stack on free ports (`stack`, with the fault proxies whose ports the module names in
+`STACK_PROXY_PORTS`), and `clean` resets it for each test and stops what the test started."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness import build_binaries, start_stack, stop_started
+from harness import build_binaries, free_ports, start_stack, stop_started
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,7 +16,9 @@ def binaries():
 
 @pytest.fixture(scope="module")
 def stack(request, tmp_path_factory):
-    s = start_stack(tmp_path_factory.mktemp(request.module.__name__) / "stack")
+    names = getattr(request.module, "STACK_PROXY_PORTS", ())
+    proxies = dict(zip(names, free_ports(len(names)))) if names else {}
+    s = start_stack(tmp_path_factory.mktemp(request.module.__name__) / "stack", **proxies)
     try:
         yield s
     finally:

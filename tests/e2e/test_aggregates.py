@@ -13,9 +13,8 @@ import json
 import pytest
 
 from harness import (EventSourceMapping, FaultProxy, LambdaFunction, assert_aggregates_match,
-                     committed_offsets, consumer_env, count_items, free_ports, producer_env, read_topic,
-                     rewind_group, scan_items, start_stack, stop_function_tree, wait_committed,
-                     wait_until)
+                     committed_offsets, consumer_env, count_items, producer_env, read_topic,
+                     rewind_group, scan_items, stop_function_tree, wait_committed, wait_until)
 
 GROUP = "sensor-consumer-esm"
 BASE_TS = 1_790_000_000_000
@@ -36,14 +35,8 @@ def readings(start: int, n: int) -> list[dict]:
     return out
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    (moto_proxy,) = free_ports(1)
-    s = start_stack(tmp_path_factory.mktemp("aggregates") / "stack", MOTO_PROXY_PORT=moto_proxy)
-    try:
-        yield s
-    finally:
-        s.run("down", check=False, timeout=120)
+# The stack (conftest) with the HTTP fault proxy in front of moto.
+STACK_PROXY_PORTS = ("MOTO_PROXY_PORT",)
 
 
 @pytest.fixture

@@ -29,10 +29,9 @@ from pathlib import Path
 import pytest
 
 from harness import (EventSourceMapping, FaultProxy, KafkaFaultProxy, LambdaFunction, Stack,
-                     committed_offsets, consumer_env, count_items, free_ports,
-                     function_process_pids, produce_raw, producer_env, receive_all,
-                     replace_function, scan_items, start_stack, stop_started,
-                     wait_committed, wait_until)
+                     committed_offsets, consumer_env, count_items, function_process_pids,
+                     produce_raw, producer_env, receive_all, replace_function, scan_items,
+                     stop_started, wait_committed, wait_until)
 
 BASE_TS = 1_790_000_000_000
 GROUP = "sensor-consumer-esm"
@@ -193,15 +192,8 @@ class Run:
         return items
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    moto_proxy, kafka_proxy, kafka_control = free_ports(3)
-    s = start_stack(tmp_path_factory.mktemp("faults") / "stack", MOTO_PROXY_PORT=moto_proxy,
-                    KAFKA_PROXY_PORT=kafka_proxy, KAFKA_PROXY_CONTROL_PORT=kafka_control)
-    try:
-        yield s
-    finally:
-        s.run("down", check=False, timeout=120)
+# The stack (conftest) with the fault proxies in front of moto and of the broker.
+STACK_PROXY_PORTS = ("MOTO_PROXY_PORT", "KAFKA_PROXY_PORT", "KAFKA_PROXY_CONTROL_PORT")
 
 
 @pytest.fixture
