@@ -6,11 +6,15 @@
 //!   anything else (Lambda's default, `Text`) writes tracing's text lines, the span and its
 //!   request id in front of the message.
 //! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`; `FATAL` keeps
-//!   `ERROR` only, tracing's most severe level) takes precedence; without it `RUST_LOG` (any
-//!   `EnvFilter` directives) applies, and without either `INFO`.
+//!   `ERROR` only, tracing's most severe level) takes precedence; without it `RUST_LOG`
+//!   applies, and without either `INFO`. `RUST_LOG` holds comma-separated `level`, `target` or
+//!   `target=level` directives (tracing-subscriber's [`Targets`]: a target matches by prefix);
+//!   a directive that is not of that form (`EnvFilter`'s span and field filters) is skipped.
 //!
 //! This is the behaviour of `lambda_runtime::tracing::init_default_subscriber`, plus `FATAL`
-//! (which that function reads as `INFO`) and top-level request ids in JSON.
+//! (which that function reads as `INFO`) and top-level request ids in JSON, with a
+//! [`Targets`] filter instead of an `EnvFilter`: the same directives for Lambda's controls, and
+//! no regular-expression engine in the bootstraps (measured in BENCHMARKS.md).
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,10 +22,13 @@ use std::str::FromStr;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 /// The module of lambda_runtime that opens the span of each invocation (`requestId`,
 /// `xrayTraceId`).
@@ -38,7 +45,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
     pub format: LogFormat,
-    /// `EnvFilter` directives.
+    /// Filter directives (`level`, `target`, `target=level`, comma-separated).
     pub filter: String,
 }
 
@@ -74,6 +81,25 @@ impl LogSettings {
         format!("{},{INVOKE_SPAN_TARGET}=info", self.filter)
     }
 
+    /// [`LogSettings::directives`] as a filter: `INFO` unless a bare level says otherwise;
+    /// directives that do not parse are skipped.
+    pub fn targets(&self) -> Targets {
+        let mut targets = Targets::new().with_default(LevelFilter::INFO);
+        for directive in self.directives().split(',').map(str::trim) {
+            let Ok(one) = directive.parse::<Targets>() else {
+                continue;
+            };
+            if let Some(level) = one.default_level() {
+                targets = targets.with_default(level);
+            }
+            targets.extend(
+                one.iter()
+                    .map(|(target, level)| (target.to_string(), level)),
+            );
+        }
+        targets
+    }
+
     /// From this process's environment.
     pub fn from_env() -> Self {
         let var = |k| std::env::var(k).ok();
@@ -95,22 +121,22 @@ pub fn init_with_writer<W>(settings: LogSettings, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(settings.directives());
-    let builder = tracing_subscriber::fmt()
+    let filter = settings.targets();
+    let lines = tracing_subscriber::fmt::layer()
         .with_ansi(false)
-        .with_env_filter(filter)
         .with_writer(writer);
+    let registry = tracing_subscriber::registry();
     match settings.format {
-        LogFormat::Json => builder
-            .fmt_fields(JsonFields::new())
-            .event_format(JsonLines)
+        LogFormat::Json => registry
+            .with(
+                lines
+                    .fmt_fields(JsonFields::new())
+                    .event_format(JsonLines)
+                    .with_filter(filter),
+            )
             .init(),
-        LogFormat::Text => builder
-            .with_ansi(false)
-            .with_target(false)
-            .without_time()
+        LogFormat::Text => registry
+            .with(lines.with_target(false).without_time().with_filter(filter))
             .init(),
     }
 }
@@ -250,6 +276,46 @@ mod tests {
             LogSettings::from_values(None, Some(""), None).filter,
             "info"
         );
+    }
+
+    fn level(targets: &Targets, target: &str) -> Option<tracing::Level> {
+        [
+            tracing::Level::TRACE,
+            tracing::Level::DEBUG,
+            tracing::Level::INFO,
+            tracing::Level::WARN,
+            tracing::Level::ERROR,
+        ]
+        .into_iter()
+        .find(|l| targets.would_enable(target, l))
+    }
+
+    #[test]
+    fn directives_filter_by_target_prefix_and_level() {
+        use tracing::Level;
+        let of = |rust_log: Option<&str>, lambda: Option<&str>| {
+            LogSettings::from_values(None, lambda, rust_log).targets()
+        };
+        // Nothing set: INFO everywhere.
+        let t = of(None, None);
+        assert_eq!(level(&t, "sensor_consumer"), Some(Level::INFO));
+        // A bare level and a target's own level, matched by prefix.
+        let t = of(Some("warn,sensor_consumer=debug"), None);
+        assert_eq!(level(&t, "sensor_consumer::store"), Some(Level::DEBUG));
+        assert_eq!(level(&t, "aws_smithy_runtime"), Some(Level::WARN));
+        // Lambda's level wins over RUST_LOG.
+        let t = of(Some("debug"), Some("ERROR"));
+        assert_eq!(level(&t, "sensor_producer"), Some(Level::ERROR));
+        // The invocation span stays enabled at INFO whatever the level, for the request id.
+        assert_eq!(level(&t, INVOKE_SPAN_TARGET), Some(Level::INFO));
+        // EnvFilter's span and field filters are not directives here: skipped, the rest applies.
+        let t = of(Some("sensor[handle{id=1}]=trace,sensor_shared=debug"), None);
+        assert_eq!(level(&t, "sensor_shared"), Some(Level::DEBUG));
+        assert_eq!(level(&t, "sensor_producer"), Some(Level::INFO));
+        // `off` turns a target off.
+        let t = of(Some("info,aws_config=off"), None);
+        assert_eq!(level(&t, "aws_config::imds"), None);
+        assert_eq!(level(&t, "sensor"), Some(Level::INFO));
     }
 
     #[test]
