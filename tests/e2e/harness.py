@@ -323,16 +323,21 @@ class FaultProxy:
         return sum(n for label, n in self.state()[kind].items() if label.startswith(prefix))
 
 
-def count_table(stack: Stack, table: str) -> int:
-    """Items in `table` (consumer account), by Scan with Select=COUNT over every page."""
+def scan_pages(stack: Stack, table: str, **kwargs):
+    """Every page of a Scan of `table` (consumer account), following LastEvaluatedKey."""
     ddb = stack.client("dynamodb", "consumer_admin")
-    n, kwargs = 0, {"TableName": table, "Select": "COUNT"}
+    kwargs["TableName"] = table
     while True:
         page = ddb.scan(**kwargs)
-        n += page["Count"]
+        yield page
         if "LastEvaluatedKey" not in page:
-            return n
+            return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def count_table(stack: Stack, table: str) -> int:
+    """Items in `table` (consumer account), by Scan with Select=COUNT over every page."""
+    return sum(page["Count"] for page in scan_pages(stack, table, Select="COUNT"))
 
 
 def wait_for_count(stack: Stack, table: str, n: int, timeout: float) -> int:
@@ -511,19 +516,13 @@ def scan_items(stack: Stack, table: str | None = None, attrs: tuple[str, ...] = 
     Decimal); only `attrs` when given."""
     from boto3.dynamodb.types import TypeDeserializer
 
-    ddb = stack.client("dynamodb", "consumer_admin")
-    kwargs: dict = {"TableName": table or stack.env["READINGS_TABLE"]}
+    kwargs: dict = {}
     if attrs:
         names = {f"#a{i}": a for i, a in enumerate(attrs)}
         kwargs.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
     de = TypeDeserializer()
-    out = []
-    while True:
-        page = ddb.scan(**kwargs)
-        out.extend({k: de.deserialize(v) for k, v in i.items()} for i in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return out
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = scan_pages(stack, table or stack.env["READINGS_TABLE"], **kwargs)
+    return [{k: de.deserialize(v) for k, v in i.items()} for page in pages for i in page["Items"]]
 
 
 def wait_committed(env: dict, group: str, coordinates, timeout: float, interval: float = 0.5) -> bool:

@@ -20,7 +20,8 @@ from aws_schema_registry.avro import AvroSchema
 from aws_schema_registry.codec import decode, encode
 from aws_schema_registry.serde import DataAndSchema
 
-from harness import assert_aggregates_match, produce_raw, receive_all, start_consuming, wait_committed
+from harness import (assert_aggregates_match, produce_raw, receive_all, scan_pages, start_consuming,
+                     wait_committed)
 from test_interop import registry_client
 
 import avro_reference as ref  # the reference records and writers
@@ -47,14 +48,8 @@ def zigzag(v: int) -> bytes:
 
 
 def raw_items(stack) -> list[dict]:
-    ddb = stack.client("dynamodb", "consumer_admin")
-    out, kwargs = [], {"TableName": stack.env["READINGS_TABLE"]}
-    while True:
-        page = ddb.scan(**kwargs)
-        out += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return out
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    """The readings as DynamoDB JSON, as stored."""
+    return [i for page in scan_pages(stack, stack.env["READINGS_TABLE"]) for i in page["Items"]]
 
 
 @pytest.mark.parametrize("zlib", [pytest.param(False, id="none"), pytest.param(True, id="zlib")])
