@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use sensor_producer::config::Config;
-use sensor_producer::sink::KafkaSink;
+use sensor_producer::sink::{IamSigner, KafkaSink};
 use sensor_producer::{metric_lines, now_ms, InvocationStats, Producer, ProducerSchemas};
 use sensor_shared::aws::{
     glue_client, load_base_config, CallCounter, GlueRegistry, GlueRegistryConfig,
@@ -29,6 +29,7 @@ async fn main() -> Result<(), Error> {
         config.security_protocol,
         config.delivery_timeout,
         config.trust_store,
+        IamSigner::from_config(&aws),
     )?;
     let producer = Producer {
         schemas: ProducerSchemas::new(

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use aws_credential_types::provider::SharedCredentialsProvider;
 use rdkafka::client::OAuthToken;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::RDKafkaErrorCode;
@@ -48,9 +49,27 @@ pub trait RecordSink: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Delivery>, SinkError>> + Send;
 }
 
+/// What MSK IAM tokens are signed with: the function's region and the credentials provider of
+/// its AWS configuration (the one its Glue client uses), so a token costs no configuration load.
+#[derive(Debug, Clone)]
+pub struct IamSigner {
+    pub region: aws_config::Region,
+    pub credentials: SharedCredentialsProvider,
+}
+
+impl IamSigner {
+    /// From the function's AWS configuration; `None` without a region or credentials.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Option<Self> {
+        Some(IamSigner {
+            region: config.region()?.clone(),
+            credentials: config.credentials_provider()?,
+        })
+    }
+}
+
 /// Signs MSK IAM tokens (SASL/OAUTHBEARER) when the protocol asks for it.
 pub struct MskContext {
-    region: Option<aws_config::Region>,
+    signer: Option<IamSigner>,
     runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -61,12 +80,17 @@ impl ClientContext for MskContext {
         &self,
         _config: Option<&str>,
     ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        let (Some(region), Some(rt)) = (self.region.clone(), self.runtime.clone()) else {
-            return Err("MSK IAM authentication needs AWS_REGION".into());
+        let (Some(signer), Some(rt)) = (self.signer.clone(), self.runtime.clone()) else {
+            return Err("MSK IAM authentication needs a region and credentials (AWS_REGION and the function's role)".into());
         };
         // librdkafka calls this from its own thread, outside the async runtime.
         let (token, expiry_ms) = std::thread::spawn(move || {
-            rt.block_on(aws_msk_iam_sasl_signer::generate_auth_token(region))
+            rt.block_on(
+                aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider(
+                    signer.region,
+                    signer.credentials,
+                ),
+            )
         })
         .join()
         .map_err(|_| "token signer panicked")?
@@ -91,6 +115,7 @@ impl ProducerContext for MskContext {
 pub struct KafkaSink {
     producer: RwLock<Arc<FutureProducer<MskContext>>>,
     config: ClientConfig,
+    signer: Option<IamSigner>,
     topic: String,
     timeout: Duration,
 }
@@ -98,13 +123,14 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// Builds the producer; nothing connects until the first send. Over TLS the brokers'
     /// certificates are checked against `trust` (`ssl.ca.pem`; librdkafka's default roots for
-    /// [`TrustStore::System`]).
+    /// [`TrustStore::System`]). With SASL/IAM, `signer` signs the tokens.
     pub fn new(
         bootstrap: &str,
         topic: &str,
         protocol: SecurityProtocol,
         delivery_timeout: Duration,
         trust: TrustStore,
+        signer: Option<IamSigner>,
     ) -> Result<Self, String> {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", bootstrap)
@@ -131,21 +157,22 @@ impl KafkaSink {
         if let (true, Some(pem)) = (protocol != SecurityProtocol::Plaintext, trust.pem()) {
             c.set("ssl.ca.pem", pem);
         }
-        let producer = Self::create(&c)?;
+        let producer = Self::create(&c, signer.clone())?;
         Ok(KafkaSink {
             producer: RwLock::new(Arc::new(producer)),
             config: c,
+            signer,
             topic: topic.to_string(),
             timeout: delivery_timeout,
         })
     }
 
-    fn create(c: &ClientConfig) -> Result<FutureProducer<MskContext>, String> {
-        let region = std::env::var("AWS_REGION")
-            .ok()
-            .map(aws_config::Region::new);
+    fn create(
+        c: &ClientConfig,
+        signer: Option<IamSigner>,
+    ) -> Result<FutureProducer<MskContext>, String> {
         let ctx = MskContext {
-            region,
+            signer,
             runtime: tokio::runtime::Handle::try_current().ok(),
         };
         c.create_with_context(ctx)
@@ -182,7 +209,7 @@ impl KafkaSink {
         if !Arc::ptr_eq(&slot, used) {
             return; // another invocation replaced it already
         }
-        match Self::create(&self.config) {
+        match Self::create(&self.config, self.signer.clone()) {
             Ok(fresh) => {
                 tracing::warn!(error = ?code, reason = %reason, "Kafka producer cannot deliver again; replaced by a new one");
                 *slot = Arc::new(fresh);
@@ -293,6 +320,7 @@ mod tests {
                 protocol,
                 Duration::from_secs(1),
                 TrustStore::Aws,
+                None,
             )
             .unwrap_or_else(|e| panic!("{protocol:?}: {e}"));
             assert_eq!(
@@ -306,6 +334,7 @@ mod tests {
             SecurityProtocol::Ssl,
             Duration::from_secs(1),
             TrustStore::System,
+            None,
         )
         .unwrap();
         assert_eq!(system.config.get("ssl.ca.pem"), None);
@@ -315,6 +344,7 @@ mod tests {
             SecurityProtocol::Plaintext,
             Duration::from_secs(1),
             TrustStore::Aws,
+            None,
         )
         .unwrap();
         assert_eq!(plain.config.get("ssl.ca.pem"), None);
@@ -329,6 +359,69 @@ mod tests {
                 "ssl.ca.pem",
                 "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
             );
-        assert!(KafkaSink::create(&c).is_err());
+        assert!(KafkaSink::create(&c, None).is_err());
+    }
+
+    /// The token is the MSK IAM one (a presigned `kafka-cluster:Connect` URL, base64url),
+    /// signed with the credentials of the configuration it is given: no configuration of its own.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn iam_tokens_are_signed_with_the_functions_credentials() {
+        use aws_credential_types::Credentials;
+        use base64::Engine;
+        let config = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIDFUNCTIONROLE",
+                "secret",
+                Some("session".into()),
+                None,
+                "test",
+            )))
+            .build();
+        let signer = IamSigner::from_config(&config).expect("region and credentials");
+        let ctx = MskContext {
+            signer: Some(signer),
+            runtime: Some(tokio::runtime::Handle::current()),
+        };
+        let before_ms = chrono::Utc::now().timestamp_millis();
+        let token = tokio::task::spawn_blocking(move || {
+            ctx.generate_oauth_token(None).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap()
+        .expect("a token");
+        let url = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&token.token)
+                .expect("base64url"),
+        )
+        .unwrap();
+        assert!(
+            url.starts_with("https://kafka.eu-west-1.amazonaws.com/?"),
+            "{url}"
+        );
+        assert!(url.contains("Action=kafka-cluster%3AConnect"), "{url}");
+        assert!(
+            url.contains("X-Amz-Credential=AKIDFUNCTIONROLE%2F"),
+            "{url}"
+        );
+        assert!(
+            url.contains("%2Feu-west-1%2Fkafka-cluster%2Faws4_request"),
+            "{url}"
+        );
+        assert!(url.contains("X-Amz-Security-Token=session"), "{url}");
+        assert!(token.lifetime_ms > before_ms, "expires in the future");
+
+        let none = IamSigner::from_config(&aws_config::SdkConfig::builder().build());
+        assert!(none.is_none(), "no region, no signer");
+        let unsigned = MskContext {
+            signer: None,
+            runtime: Some(tokio::runtime::Handle::current()),
+        };
+        let Err(err) = unsigned.generate_oauth_token(None) else {
+            panic!("signed without a signer");
+        };
+        let err = err.to_string();
+        assert!(err.contains("region and credentials"), "{err}");
     }
 }
