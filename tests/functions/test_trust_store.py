@@ -1,12 +1,13 @@
 """Which roots the functions' AWS calls trust (TLS_TRUST_STORE): by default only the Amazon Trust
 Services roots built into the bootstrap, so an endpoint with a certificate from another CA is
 refused even when the machine trusts that CA; with `system` the machine's store decides
-(SSL_CERT_FILE honoured). The endpoint is an HTTPS server on 127.0.0.1 with a certificate from a
+(SSL_CERT_FILE honoured), and by default no certificate file is read at all. The endpoint is an HTTPS server on 127.0.0.1 with a certificate from a
 CA made here; it counts the requests that got through the handshake."""
 
 from __future__ import annotations
 
 import datetime
+import os
 import http.server
 import ipaddress
 import ssl
@@ -137,3 +138,43 @@ def test_an_unknown_trust_store_stops_the_function_at_init(bootstraps):
         api.stop()
     assert proc.returncode != 0
     assert b"TLS_TRUST_STORE" in out and b"native" in out, out
+
+
+def _fifo_store(tmp_path: Path) -> dict[str, str]:
+    """SSL_CERT_FILE and SSL_CERT_DIR whose certificate files are FIFOs without a writer: a
+    process that opens one to read it blocks there."""
+    store = tmp_path / "certs"
+    store.mkdir()
+    os.mkfifo(tmp_path / "bundle.pem")
+    os.mkfifo(store / "0123abcd.0")
+    return {"SSL_CERT_FILE": str(tmp_path / "bundle.pem"), "SSL_CERT_DIR": str(store)}
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_by_default_no_certificate_file_is_read(bootstraps, endpoint, function, tmp_path):
+    """The README's "no certificate file is read at start", and none at the first AWS call."""
+    url, _, _ = endpoint
+    env, payload = FUNCTIONS[function]
+    run = Run(bootstraps[function], {**env, "AWS_ENDPOINT_URL": url, **_fifo_store(tmp_path)})
+    try:
+        ok, error, _ = run.invoke(payload(), timeout=60)
+    finally:
+        run.lines()
+    assert not ok and error["errorType"] == "RegistryUnavailable", error
+
+
+def test_the_system_store_is_read_so_the_fifo_would_show_a_read(bootstraps, tmp_path):
+    """The check above can fail: with `system` the consumer reads the machine's store at start,
+    and blocks on the FIFO instead of asking for its first event."""
+    env = {**CONSUMER, "TLS_TRUST_STORE": "system", **_fifo_store(tmp_path)}
+    api = RuntimeApi("consumer").start()
+    proc = api.spawn([str(bootstraps["consumer"])], env, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    try:
+        with pytest.raises(TimeoutError):
+            api.wait_ready(timeout=10)
+        assert proc.poll() is None, "the consumer exited instead of blocking on the store"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        api.stop()

@@ -4,7 +4,7 @@
 //! bootstrap (`aws-roots.pem`): every AWS service endpoint and every Amazon MSK broker chains to
 //! one of them. Loading the machine's store instead means reading and parsing a bundle and a
 //! directory of some 150 certificates before the first invocation, most of the functions' init
-//! time (BENCHMARKS.md, "Where init goes"). `TLS_TRUST_STORE=system` trusts the machine's store
+//! time (BENCHMARKS.md, "Where init went"). `TLS_TRUST_STORE=system` trusts the machine's store
 //! (`SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured), for example behind a TLS-inspecting proxy.
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext};
