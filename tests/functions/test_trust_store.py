@@ -1,8 +1,9 @@
 """Which roots the functions' AWS calls trust (TLS_TRUST_STORE): by default only the Amazon Trust
 Services roots built into the bootstrap, so an endpoint with a certificate from another CA is
 refused even when the machine trusts that CA; with `system` the machine's store decides
-(SSL_CERT_FILE honoured), and by default no certificate file is read at all. The endpoint is an HTTPS server on 127.0.0.1 with a certificate from a
-CA made here; it counts the requests that got through the handshake."""
+(SSL_CERT_FILE honoured), and by default no certificate file is read at all. The endpoint is an
+HTTPS server on 127.0.0.1 with a certificate from a CA made here; it counts the requests that got
+through the handshake."""
 
 from __future__ import annotations
 
