@@ -31,12 +31,25 @@ fi
 
 export PATH="$VENV/bin:$PATH"
 
-# The producer talks TLS to MSK: OpenSSL is built into the binary (self-contained zip); the
-# consumer links no Kafka client (Lambda's event source mapping reads the topic). The zips go
-# to target/lambda in the checkout, where Terraform looks, even when CARGO_TARGET_DIR points
-# elsewhere.
+# The producer talks TLS to MSK through librdkafka, which links the runtime's OpenSSL 3:
+# provided.al2023 (Amazon Linux 2023) has openssl-libs, as it has glibc and zlib, and
+# scripts/check-bootstrap.py below refuses a bootstrap that needs anything else of it. zig does
+# not see the host's OpenSSL headers (Debian keeps opensslconf.h under /usr/include/<triplet>),
+# so that producer is built with the host's own toolchain; the check keeps the glibc it asks for
+# to the runtime's. PRODUCER_OPENSSL=vendored builds OpenSSL into the bootstrap instead (5.6 MB
+# more), with zig, for a runtime without it. The consumer links no Kafka client (Lambda's event
+# source mapping reads the topic). The zips go to target/lambda in the checkout, where Terraform
+# looks, even when CARGO_TARGET_DIR points elsewhere.
+case "${PRODUCER_OPENSSL:-runtime}" in
+  runtime) producer_options=(--compiler cargo) ;;
+  vendored) producer_options=(--features vendored-tls) ;;
+  *)
+    echo "build-lambdas: PRODUCER_OPENSSL is runtime (the default) or vendored, not ${PRODUCER_OPENSSL}" >&2
+    exit 2
+    ;;
+esac
 cargo lambda build --release --output-format zip --x86-64 -p sensor-producer --bin producer \
-  --features vendored-tls --lambda-dir target/lambda
+  "${producer_options[@]}" --lambda-dir target/lambda
 cargo lambda build --release --output-format zip --x86-64 -p sensor-consumer --bin consumer \
   --lambda-dir target/lambda
 
@@ -47,3 +60,4 @@ for zip in target/lambda/producer/bootstrap.zip target/lambda/consumer/bootstrap
   fi
   echo "built $zip ($(du -h "$zip" | cut -f1))"
 done
+python3 scripts/check-bootstrap.py target/lambda/producer/bootstrap.zip target/lambda/consumer/bootstrap.zip

@@ -75,6 +75,7 @@ async fn endpoint(script: Vec<(u16, Value)>) -> (String, Arc<Mutex<Vec<Seen>>>) 
 fn store(url: &str) -> DynamoStore {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(sensor_shared::aws::https_client(Default::default()))
         .region(Region::new("eu-west-1"))
         .endpoint_url(url)
         .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))

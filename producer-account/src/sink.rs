@@ -84,17 +84,18 @@ impl ClientContext for MskContext {
             return Err("MSK IAM authentication needs a region and credentials (AWS_REGION and the function's role)".into());
         };
         // librdkafka calls this from its own thread, outside the async runtime.
-        let (token, expiry_ms) = std::thread::spawn(move || {
-            rt.block_on(
-                aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider(
-                    signer.region,
-                    signer.credentials,
-                ),
-            )
+        let credentials = std::thread::spawn(move || {
+            use aws_credential_types::provider::ProvideCredentials;
+            rt.block_on(signer.credentials.provide_credentials())
         })
         .join()
-        .map_err(|_| "token signer panicked")?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| "the credentials provider panicked")?
+        .map_err(|e| format!("no credentials for the MSK IAM token: {e}"))?;
+        let (token, expiry_ms) = crate::msk_iam::auth_token(
+            signer.region.as_ref(),
+            &credentials,
+            std::time::SystemTime::now(),
+        )?;
         Ok(OAuthToken {
             token,
             principal_name: String::new(),

@@ -172,10 +172,17 @@ def test_scripts_are_valid_bash(script):
 
 def test_build_script_builds_the_zips_where_terraform_expects_them():
     script = (REPO / "scripts" / "build-lambdas.sh").read_text()
-    # Only the producer links librdkafka (vendored OpenSSL for a self-contained zip).
-    for binary, features in (("producer", "--features vendored-tls "), ("consumer", "")):
+    # Only the producer links librdkafka; its OpenSSL is the runtime's unless PRODUCER_OPENSSL=vendored.
+    features = {"producer": '"${producer_options[@]}" ', "consumer": ""}
+    for binary, extra in features.items():
         assert re.search(
             rf"cargo lambda build --release --output-format zip --x86-64 -p sensor-{binary} "
-            rf"--bin {binary} \\\n  {features}--lambda-dir target/lambda\n", script
+            rf"--bin {binary} \\\n  {re.escape(extra)}--lambda-dir target/lambda\n", script
         ), binary
         assert f"target/lambda/{binary}/bootstrap.zip" in script
+    assert "runtime) producer_options=(--compiler cargo) ;;" in script
+    assert "vendored) producer_options=(--features vendored-tls) ;;" in script
+    # Every zip is checked against what provided.al2023 has before the script succeeds.
+    assert script.rstrip().endswith(
+        "python3 scripts/check-bootstrap.py target/lambda/producer/bootstrap.zip "
+        "target/lambda/consumer/bootstrap.zip")

@@ -46,7 +46,8 @@ impl TrustStore {
     }
 }
 
-/// The SDK's HTTPS client (hyper, rustls on aws-lc-rs: the SDK's default stack) trusting `store`.
+/// The SDK's HTTPS client (hyper 1, rustls on ring) trusting `store`: the only HTTP client of
+/// every AWS configuration (no SDK crate is built with a default client).
 pub fn https_client(store: TrustStore) -> SharedHttpClient {
     let trust = match store.pem() {
         Some(pem) => tls::TrustStore::empty().with_pem_certificate(pem.as_bytes()),
@@ -57,7 +58,7 @@ pub fn https_client(store: TrustStore) -> SharedHttpClient {
         .build()
         .expect("a TLS context without extra server names always builds");
     aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
         .build_https()
 }

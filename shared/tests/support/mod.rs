@@ -220,6 +220,7 @@ impl Stack {
     /// A config loader acting as `who` against `via`; add settings, then `.load().await`.
     pub fn loader(&self, who: Identity, via: Via) -> ConfigLoader {
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(sensor_shared::aws::https_client(Default::default()))
             .endpoint_url(self.endpoint(via))
             .region(Region::new(self.region().to_string()))
             .credentials_provider(self.credentials(who))
