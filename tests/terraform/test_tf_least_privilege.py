@@ -323,7 +323,9 @@ def test_no_role_has_a_managed_policy():
 def kafka_actions(config) -> set[str]:
     """An idempotent producer of one topic over MSK IAM (producer-account/src/sink.rs)."""
     sink = (CRATES["producer"] / "src" / "sink.rs").read_text()
-    assert "generate_auth_token" in sink, "MSK IAM tokens"
+    assert "msk_iam::auth_token" in sink, "MSK IAM tokens"
+    token = (CRATES["producer"] / "src" / "msk_iam.rs").read_text()
+    assert '"Action", "kafka-cluster:Connect"' in token, "the token presigns kafka-cluster:Connect"
     actions = {"kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}
     if re.search(r'\.set\("enable\.idempotence", "true"\)', sink):
         actions.add("kafka-cluster:WriteDataIdempotently")
