@@ -17,15 +17,24 @@ STACK_SH = ROOT / "scripts" / "stack.sh"
 STACK_PY = ROOT / "scripts" / "stack"
 
 
+_handed_out: set[int] = set()
+
+
 def free_ports(n: int) -> list[int]:
-    """n distinct ports that are free on 127.0.0.1 right now."""
-    socks = []
+    """n distinct ports that are free on 127.0.0.1 right now and that no earlier call in this
+    process returned: two calls' ports never coincide (the kernel may hand a port it just gave
+    to a closed socket straight out again), so one stack's ports all differ."""
+    socks, ports = [], []
     try:
-        for _ in range(n):
+        while len(ports) < n:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            socks.append(s)  # held open until the end, so this call sees each port once
+            port = s.getsockname()[1]
+            if port not in _handed_out:
+                ports.append(port)
+        _handed_out.update(ports)
+        return ports
     finally:
         for s in socks:
             s.close()

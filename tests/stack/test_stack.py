@@ -756,3 +756,13 @@ def test_down_leaves_nothing_running(stack: Stack):
             socket.create_connection(("127.0.0.1", port), timeout=2)
     assert stack.run("status", check=False).returncode == 3
     assert stack.run("down").returncode == 0  # idempotent
+
+
+def test_free_ports_never_hand_out_a_port_twice():
+    # A stack's ports come from several calls (moto and the broker, then a module's proxies);
+    # the kernel may give a just-closed port straight out again, which stack.sh refuses.
+    from stackhelpers import free_ports
+    seen: list[int] = []
+    for _ in range(300):
+        seen += free_ports(2)
+    assert len(seen) == len(set(seen)) == 600
