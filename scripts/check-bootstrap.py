@@ -71,9 +71,10 @@ def parse_version(tag: str, prefix: str) -> tuple[int, ...] | None:
     return tuple(int(p) for p in m.group(1).split(".") if p) if m else None
 
 
-def problems(binary: Path) -> list[str]:
+def problems(binary: Path, libs: list[str]) -> list[str]:
+    """What `binary`, which needs `libs`, asks of the runtime that it does not have."""
     found = []
-    for lib in needed(binary):
+    for lib in libs:
         if lib not in RUNTIME:
             found.append(f"{binary}: needs {lib}, which provided.al2023 does not have")
     if not unwinds(binary):
@@ -105,10 +106,11 @@ def main(paths: list[str]) -> int:
                 binary = Path(tmp) / f"{path.parent.name}-bootstrap"
                 with zipfile.ZipFile(path) as z:
                     binary.write_bytes(z.read("bootstrap"))
-            mine = problems(binary)
+            libs = needed(binary)
+            mine = problems(binary, libs)
             found += mine
             if not mine:
-                print(f"{path}: needs only {', '.join(needed(binary)) or 'nothing'}")
+                print(f"{path}: needs only {', '.join(libs) or 'nothing'}")
     for line in found:
         print(line, file=sys.stderr)
     return 1 if found else 0
