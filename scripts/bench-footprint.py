@@ -11,6 +11,10 @@ built and stripped). Several runs; medians.
         [--trust-stores]       each bootstrap with TLS_TRUST_STORE=system (the machine's roots)
                                and =aws (the built-in ones), runs interleaved, with the ratios
 
+Init ends when the bootstrap's first /next reaches the Runtime API (its connection's accept); the
+floor printed first is the init of a C bootstrap that does nothing but ask for its first event:
+the part of every init figure that is spawning a process and this Runtime API.
+
 No network: AWS endpoints point at a closed port and the invocations need no AWS call (the
 consumer gets an event without records, the producer a payload it answers with a 400). Not a
 test and not part of `make test`; figures go to BENCHMARKS.md.
@@ -42,6 +46,52 @@ FUNCTIONS = {
                   "SCHEMA_NAME": "s", "DEVICE_ID": "d1"},
                  "not an object"),
 }
+
+
+# The least a bootstrap can do: ask for its first event and wait. Its "init" is what spawning a
+# process and this Runtime API add to every figure (the floor printed first).
+FLOOR_C = r"""
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+    char host[64], req[256], buf[4096];
+    snprintf(host, sizeof host, "%s", getenv("AWS_LAMBDA_RUNTIME_API"));
+    char *colon = strchr(host, ':');
+    *colon = 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(atoi(colon + 1))};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&sa, sizeof sa) != 0) return 1;
+    int n = snprintf(req, sizeof req,
+                     "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+    write(s, req, n);
+    read(s, buf, sizeof buf);
+    pause();
+}
+"""
+
+
+def floor_ms(tmp: Path, runs: int) -> float | None:
+    """Median init of FLOOR_C's bootstrap, None without a C compiler."""
+    source, binary = tmp / "floor.c", tmp / "floor"
+    source.write_text(FLOOR_C)
+    if shutil.which("cc") is None or subprocess.run(
+            ["cc", "-O2", "-o", str(binary), str(source)], capture_output=True).returncode != 0:
+        return None
+    times = []
+    for _ in range(runs):
+        api = RuntimeApi("floor").start()
+        proc = api.spawn([str(binary)], {}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            times.append(api.wait_ready() * 1e3)
+        finally:
+            proc.kill()
+            proc.wait()
+            api.stop()
+    return statistics.median(times)
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -103,6 +153,10 @@ def main() -> int:
 
     print(f"{'bootstrap':<10} {'variant':<16} {'size MB':>8} {'stripped':>9} {'init ms':>8} "
           f"{'first ms':>9} {'warm ms':>8} {'RSS MB':>7} {'peak MB':>8}   (median of {args.runs} runs)")
+    with tempfile.TemporaryDirectory() as tmp:
+        floor = floor_ms(Path(tmp), args.runs)
+    print(f"{'floor':<10} {'C, /next only':<16} {'':>8} {'':>9} "
+          f"{'–' if floor is None else f'{floor:.1f}':>8}   (spawn, exec and this Runtime API)")
     for name, (env, payload) in FUNCTIONS.items():
         binaries = [d / name for _, d, _ in variants]
         for b in binaries:

@@ -33,7 +33,10 @@ class RuntimeApi:
         self.results: dict[str, tuple[bool, bytes, float]] = {}
         self.done = threading.Condition()
         self.init_errors: list[dict] = []
-        self.next_calls: list[float] = []  # time.monotonic() of every /next
+        # time.monotonic() of every /next: when its connection was accepted for the first request
+        # on a connection (a bootstrap connects to ask for its first event), else when it was read.
+        self.next_calls: list[float] = []
+        self._accepted: dict[int, float] = {}  # id(socket) → time.monotonic() of its accept
         self.ready = threading.Event()
         self.spawned_at: float | None = None
         self.sent_at: dict[str, float] = {}
@@ -48,6 +51,12 @@ class RuntimeApi:
 
             def log_message(self, *args):  # quiet
                 pass
+
+            def setup(self):
+                super().setup()
+                # Python takes a millisecond or so to start this handler's thread and parse the
+                # request; the accept, in the server's loop, is when the request arrived.
+                self.arrived: float | None = api._accepted.pop(id(self.request), None)
 
             def _reply(self, status: int, body: bytes = b"", headers: dict | None = None):
                 self.send_response(status)
@@ -64,7 +73,8 @@ class RuntimeApi:
             def do_GET(self):
                 if self.path != f"{PREFIX}/invocation/next":
                     return self._reply(404)
-                api.next_calls.append(time.monotonic())
+                arrived, self.arrived = self.arrived, None
+                api.next_calls.append(arrived if arrived is not None else time.monotonic())
                 api.ready.set()
                 request_id, payload = api.pending.get()
                 api.sent_at[request_id] = time.monotonic()
@@ -79,6 +89,7 @@ class RuntimeApi:
                 })
 
             def do_POST(self):
+                self.arrived = None  # the accept time belongs to a connection's first request
                 body = self._body()
                 parts = self.path[len(PREFIX):].strip("/").split("/")
                 if parts == ["init", "error"]:
@@ -94,6 +105,11 @@ class RuntimeApi:
                 self._reply(404)
 
         class Server(ThreadingHTTPServer):
+            def get_request(self):
+                request, address = super().get_request()
+                api._accepted[id(request)] = time.monotonic()
+                return request, address
+
             def handle_error(self, request, client_address):  # a bootstrap killed mid-request
                 pass
 

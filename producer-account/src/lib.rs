@@ -6,6 +6,7 @@
 //! takes its registry and sink as type parameters, so tests run it without AWS or a broker.
 
 pub mod config;
+pub mod kafka_roots;
 pub mod msk_iam;
 pub mod schemas;
 pub mod sink;

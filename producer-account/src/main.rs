@@ -13,7 +13,11 @@ use sensor_shared::wire::Compression;
 use sensor_shared::InferOptions;
 use serde_json::Value;
 
-#[tokio::main]
+// One thread: Lambda gives a container one invocation at a time, and the I/O of an invocation
+// (Glue calls, Kafka acknowledgements from librdkafka's threads) is waited on, not computed. A
+// multi-threaded runtime would start a worker per CPU before the first event (BENCHMARKS.md,
+// "Levers, fourth round").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     sensor_shared::logging::init();
 

@@ -83,7 +83,9 @@ impl ClientContext for MskContext {
         let (Some(signer), Some(rt)) = (self.signer.clone(), self.runtime.clone()) else {
             return Err("MSK IAM authentication needs a region and credentials (AWS_REGION and the function's role)".into());
         };
-        // librdkafka calls this from its own thread, outside the async runtime.
+        // librdkafka calls this from its own thread, outside the async runtime. On the function's
+        // one-thread runtime, I/O the provider does is driven by the function's thread while it
+        // awaits; it never blocks on a producer (see `send_all`), so it is always there to drive.
         let credentials = std::thread::spawn(move || {
             use aws_credential_types::provider::ProvideCredentials;
             rt.block_on(signer.credentials.provide_credentials())
@@ -109,6 +111,26 @@ impl ProducerContext for MskContext {
     fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
 }
 
+/// The librdkafka setting for `trust`'s roots, `None` for librdkafka's default (the system's).
+/// The built-in roots go as a hashed directory under `base` (the temporary directory), read only
+/// when a handshake needs one ([`crate::kafka_roots`]); if that directory cannot be used, as
+/// `ssl.ca.pem`, all decoded when the client is created.
+fn librdkafka_roots(trust: TrustStore, base: &std::path::Path) -> Option<(&'static str, String)> {
+    let pem = trust.pem()?;
+    let dir = crate::kafka_roots::aws_roots_dir(base).and_then(|dir| {
+        dir.into_os_string()
+            .into_string()
+            .map_err(|_| std::io::Error::other("the path is not UTF-8"))
+    });
+    Some(match dir {
+        Ok(dir) => ("ssl.ca.location", dir),
+        Err(e) => {
+            tracing::warn!(error = %e, "the built-in roots go to librdkafka as ssl.ca.pem: no directory for them");
+            ("ssl.ca.pem", pem.to_string())
+        }
+    })
+}
+
 /// An idempotent Kafka producer (`acks=all`), one per container. A producer whose idempotence
 /// state the broker rejects (fenced or unknown producer id, epoch or sequence refused: seen after
 /// deliveries time out in an outage, when librdkafka bumps the epoch) or that librdkafka declares
@@ -123,8 +145,8 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     /// Builds the producer; nothing connects until the first send. Over TLS the brokers'
-    /// certificates are checked against `trust` (`ssl.ca.pem`; librdkafka's default roots for
-    /// [`TrustStore::System`]). With SASL/IAM, `signer` signs the tokens.
+    /// certificates are checked against `trust` (see [`librdkafka_roots`]; librdkafka's default
+    /// roots for [`TrustStore::System`]). With SASL/IAM, `signer` signs the tokens.
     pub fn new(
         bootstrap: &str,
         topic: &str,
@@ -155,8 +177,10 @@ impl KafkaSink {
                 .set("security.protocol", "sasl_ssl")
                 .set("sasl.mechanism", "OAUTHBEARER"),
         };
-        if let (true, Some(pem)) = (protocol != SecurityProtocol::Plaintext, trust.pem()) {
-            c.set("ssl.ca.pem", pem);
+        if protocol != SecurityProtocol::Plaintext {
+            if let Some((key, value)) = librdkafka_roots(trust, &std::env::temp_dir()) {
+                c.set(key, value);
+            }
         }
         let producer = Self::create(&c, signer.clone())?;
         Ok(KafkaSink {
@@ -185,12 +209,13 @@ impl KafkaSink {
     }
 
     /// Replaces `used` by a new producer if it cannot deliver again: fatally failed, or `codes`
-    /// (delivery errors) say the broker refuses its producer id, epoch or sequence.
+    /// (delivery errors) say the broker refuses its producer id, epoch or sequence. `true` if
+    /// `used` was replaced (now or by another invocation).
     fn replace_if_broken(
         &self,
         used: &Arc<FutureProducer<MskContext>>,
         codes: &[Option<RDKafkaErrorCode>],
-    ) {
+    ) -> bool {
         let identity_refused = codes.iter().flatten().find(|c| {
             matches!(
                 c,
@@ -204,19 +229,22 @@ impl KafkaSink {
         let (code, reason) = match (used.client().fatal_error(), identity_refused) {
             (Some(fatal), _) => fatal,
             (None, Some(code)) => (*code, "delivery refused".to_string()),
-            (None, None) => return,
+            (None, None) => return false,
         };
         let mut slot = self.producer.write().unwrap();
         if !Arc::ptr_eq(&slot, used) {
-            return; // another invocation replaced it already
+            return true; // another invocation replaced it already
         }
         match Self::create(&self.config, self.signer.clone()) {
             Ok(fresh) => {
                 tracing::warn!(error = ?code, reason = %reason, "Kafka producer cannot deliver again; replaced by a new one");
+                // The old one is dropped with the caller's last reference to it.
                 *slot = Arc::new(fresh);
+                true
             }
             Err(e) => {
-                tracing::error!(error = %e, "Kafka producer cannot deliver again and cannot be replaced")
+                tracing::error!(error = %e, "Kafka producer cannot deliver again and cannot be replaced");
+                false
             }
         }
     }
@@ -265,7 +293,11 @@ impl RecordSink for KafkaSink {
             }
         }
         if failed > 0 {
-            self.replace_if_broken(&producer, &codes);
+            if self.replace_if_broken(&producer, &codes) {
+                // Destroying a librdkafka client waits for its threads, one of which may be
+                // waiting for this thread (a token refresh's I/O): not on the runtime's thread.
+                std::thread::spawn(move || drop(producer));
+            }
             Err(SinkError {
                 failed,
                 total,
@@ -310,8 +342,8 @@ impl RecordSink for MemorySink {
 mod tests {
     use super::*;
 
-    /// librdkafka parses its trust store when the client is created, so a PEM it cannot read
-    /// fails here rather than at the first TLS handshake.
+    /// With TLS the built-in roots go to librdkafka as their hashed directory; without TLS, or
+    /// with the system's store, librdkafka is given no roots.
     #[tokio::test]
     async fn librdkafka_takes_the_built_in_roots() {
         for protocol in [SecurityProtocol::Ssl, SecurityProtocol::SaslSslIam] {
@@ -324,31 +356,106 @@ mod tests {
                 None,
             )
             .unwrap_or_else(|e| panic!("{protocol:?}: {e}"));
+            let dir = sink
+                .config
+                .get("ssl.ca.location")
+                .expect("a roots directory");
+            let expected = crate::kafka_roots::aws_roots_dir(&std::env::temp_dir()).unwrap();
+            assert_eq!(std::path::Path::new(dir), expected);
+            assert_eq!(sink.config.get("ssl.ca.pem"), None);
+        }
+        for (protocol, trust) in [
+            (SecurityProtocol::Ssl, TrustStore::System),
+            (SecurityProtocol::Plaintext, TrustStore::Aws),
+        ] {
+            let sink = KafkaSink::new(
+                "127.0.0.1:9",
+                "t",
+                protocol,
+                Duration::from_secs(1),
+                trust,
+                None,
+            )
+            .unwrap();
             assert_eq!(
                 sink.config.get("ssl.ca.pem"),
-                Some(sensor_shared::aws::AWS_ROOTS_PEM)
+                None,
+                "{protocol:?} {trust:?}"
+            );
+            assert_eq!(
+                sink.config.get("ssl.ca.location"),
+                None,
+                "{protocol:?} {trust:?}"
             );
         }
-        let system = KafkaSink::new(
-            "127.0.0.1:9",
-            "t",
-            SecurityProtocol::Ssl,
-            Duration::from_secs(1),
-            TrustStore::System,
-            None,
-        )
-        .unwrap();
-        assert_eq!(system.config.get("ssl.ca.pem"), None);
-        let plain = KafkaSink::new(
-            "127.0.0.1:9",
+    }
+
+    /// Where no directory can be made, the roots go as PEM text, which librdkafka parses when
+    /// the client is created (so a PEM it cannot read fails there, next test).
+    #[tokio::test]
+    async fn without_a_roots_directory_the_roots_go_as_pem() {
+        let file = std::env::temp_dir().join(format!("not-a-directory-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let roots = librdkafka_roots(TrustStore::Aws, &file);
+        std::fs::remove_file(&file).unwrap();
+        let (key, value) = roots.expect("roots");
+        assert_eq!(key, "ssl.ca.pem");
+        assert_eq!(value, sensor_shared::aws::AWS_ROOTS_PEM);
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", "127.0.0.1:9")
+            .set("security.protocol", "ssl")
+            .set(key, value);
+        assert!(KafkaSink::create(&c, None).is_ok());
+        assert_eq!(librdkafka_roots(TrustStore::System, &file), None);
+    }
+
+    /// A producer whose epoch the broker refuses never delivers again: the sink replaces it and
+    /// the next batch goes out on the new one. On a one-thread runtime, as in the function, so the
+    /// old client, destroyed off this thread, cannot stall it.
+    #[tokio::test]
+    async fn a_producer_the_broker_refuses_is_replaced() {
+        use rdkafka::mocking::MockCluster;
+        use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("t", 1, 1).unwrap();
+        let sink = KafkaSink::new(
+            &cluster.bootstrap_servers(),
             "t",
             SecurityProtocol::Plaintext,
-            Duration::from_secs(1),
+            Duration::from_secs(5),
             TrustStore::Aws,
             None,
         )
         .unwrap();
-        assert_eq!(plain.config.get("ssl.ca.pem"), None);
+        let record = OutRecord {
+            key: "k".into(),
+            payload: b"v".to_vec(),
+            headers: vec![],
+        };
+        let first = sink
+            .send_all(vec![record.clone()])
+            .await
+            .expect("delivered");
+        let used = sink.current();
+        cluster.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH],
+        );
+        let err = sink.send_all(vec![record.clone()]).await.unwrap_err();
+        assert!(err.reason.contains("epoch"), "{err}");
+        assert!(
+            !Arc::ptr_eq(&used, &sink.current()),
+            "not replaced after: {err}"
+        );
+        drop(used);
+        let after = sink
+            .send_all(vec![record])
+            .await
+            .expect("the new producer delivers");
+        assert!(
+            after[0].offset > first[0].offset,
+            "{first:?} then {after:?}"
+        );
     }
 
     #[tokio::test]
@@ -424,5 +531,59 @@ mod tests {
         };
         let err = err.to_string();
         assert!(err.contains("region and credentials"), "{err}");
+    }
+
+    /// The function runs on a one-thread runtime. A token refresh (on librdkafka's thread) whose
+    /// credentials provider needs that runtime's drivers (here a timer) still completes, because
+    /// the runtime's thread is free to drive them.
+    #[tokio::test]
+    async fn a_token_refresh_completes_on_a_one_thread_runtime() {
+        use aws_credential_types::provider::{future, ProvideCredentials};
+        use aws_credential_types::Credentials;
+        use base64::Engine;
+        #[derive(Debug)]
+        struct Slow;
+        impl ProvideCredentials for Slow {
+            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                future::ProvideCredentials::new(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok(Credentials::new(
+                        "AKIDSLOWPROVIDER",
+                        "secret",
+                        None,
+                        None,
+                        "slow",
+                    ))
+                })
+            }
+        }
+        assert_eq!(
+            tokio::runtime::Handle::current().runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::CurrentThread
+        );
+        let ctx = MskContext {
+            signer: Some(IamSigner {
+                region: aws_config::Region::new("eu-west-1"),
+                credentials: SharedCredentialsProvider::new(Slow),
+            }),
+            runtime: Some(tokio::runtime::Handle::current()),
+        };
+        let token = tokio::task::spawn_blocking(move || {
+            ctx.generate_oauth_token(None).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap()
+        .expect("a token");
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&token.token)
+            .expect("base64url");
+        let url = String::from_utf8(url).unwrap();
+        assert!(
+            url.contains("X-Amz-Credential=AKIDSLOWPROVIDER%2F"),
+            "{url}"
+        );
     }
 }
