@@ -11,7 +11,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext}
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// PEM text of the Amazon Trust Services roots (Amazon Root CA 1–4, Starfield Services Root
-/// Certificate Authority – G2), also handed to librdkafka as `ssl.ca.pem`.
+/// Certificate Authority – G2), also handed to librdkafka (the producer's `kafka_roots`).
 pub const AWS_ROOTS_PEM: &str = include_str!("aws-roots.pem");
 
 /// Which roots TLS connections trust (`TLS_TRUST_STORE`).
