@@ -71,9 +71,9 @@ class RuntimeApi:
                 return self.rfile.read(n) if n else b""
 
             def do_GET(self):
+                arrived, self.arrived = self.arrived, None  # a connection's first request only
                 if self.path != f"{PREFIX}/invocation/next":
                     return self._reply(404)
-                arrived, self.arrived = self.arrived, None
                 api.next_calls.append(arrived if arrived is not None else time.monotonic())
                 api.ready.set()
                 request_id, payload = api.pending.get()
@@ -89,7 +89,7 @@ class RuntimeApi:
                 })
 
             def do_POST(self):
-                self.arrived = None  # the accept time belongs to a connection's first request
+                self.arrived = None
                 body = self._body()
                 parts = self.path[len(PREFIX):].strip("/").split("/")
                 if parts == ["init", "error"]:

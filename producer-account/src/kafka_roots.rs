@@ -16,6 +16,7 @@ use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use sensor_shared::aws::AWS_ROOTS_PEM;
 
@@ -68,10 +69,12 @@ pub fn aws_roots_dir(base: &Path) -> io::Result<PathBuf> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         other => return other.map(|()| dir),
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let staging = base.join(format!("{name}.{}-{nanos}", std::process::id()));
+    static STAGED: AtomicU32 = AtomicU32::new(0);
+    let staging = base.join(format!(
+        "{name}.{}-{}",
+        std::process::id(),
+        STAGED.fetch_add(1, Ordering::Relaxed)
+    ));
     DirBuilder::new().mode(0o700).create(&staging)?;
     let written = write_all(&staging).and_then(|()| fs::rename(&staging, &dir));
     if written.is_err() {
