@@ -76,14 +76,13 @@ pub fn aws_roots_dir(base: &Path) -> io::Result<PathBuf> {
         STAGED.fetch_add(1, Ordering::Relaxed)
     ));
     DirBuilder::new().mode(0o700).create(&staging)?;
-    let written = write_all(&staging).and_then(|()| fs::rename(&staging, &dir));
-    if written.is_err() {
-        // Written half, or another process moved its directory into place first.
-        let _ = fs::remove_dir_all(&staging);
-    }
-    match (written, check(&dir, uid)) {
-        (_, Ok(())) => Ok(dir),
-        (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(e),
+    match write_all(&staging).and_then(|()| fs::rename(&staging, &dir)) {
+        Ok(()) => Ok(dir), // just written, complete: nothing to read back
+        Err(e) => {
+            // Written half, or another process moved its directory into place first.
+            let _ = fs::remove_dir_all(&staging);
+            check(&dir, uid).map(|()| dir).map_err(|_| e)
+        }
     }
 }
 

@@ -470,12 +470,27 @@ mod tests {
         assert!(KafkaSink::create(&c, None).is_err());
     }
 
+    /// A token refresh as librdkafka makes it (on a thread of its own): the URL the token
+    /// encodes (base64url) and when it expires.
+    async fn refreshed_token(ctx: MskContext) -> (String, i64) {
+        use base64::Engine;
+        let token = tokio::task::spawn_blocking(move || {
+            ctx.generate_oauth_token(None).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap()
+        .expect("a token");
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&token.token)
+            .expect("base64url");
+        (String::from_utf8(url).unwrap(), token.lifetime_ms)
+    }
+
     /// The token is the MSK IAM one (a presigned `kafka-cluster:Connect` URL, base64url),
     /// signed with the credentials of the configuration it is given: no configuration of its own.
     #[tokio::test(flavor = "multi_thread")]
     async fn iam_tokens_are_signed_with_the_functions_credentials() {
         use aws_credential_types::Credentials;
-        use base64::Engine;
         let config = aws_config::SdkConfig::builder()
             .region(aws_config::Region::new("eu-west-1"))
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
@@ -492,18 +507,7 @@ mod tests {
             runtime: Some(tokio::runtime::Handle::current()),
         };
         let before_ms = chrono::Utc::now().timestamp_millis();
-        let token = tokio::task::spawn_blocking(move || {
-            ctx.generate_oauth_token(None).map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap()
-        .expect("a token");
-        let url = String::from_utf8(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(&token.token)
-                .expect("base64url"),
-        )
-        .unwrap();
+        let (url, lifetime_ms) = refreshed_token(ctx).await;
         assert!(
             url.starts_with("https://kafka.eu-west-1.amazonaws.com/?"),
             "{url}"
@@ -518,7 +522,7 @@ mod tests {
             "{url}"
         );
         assert!(url.contains("X-Amz-Security-Token=session"), "{url}");
-        assert!(token.lifetime_ms > before_ms, "expires in the future");
+        assert!(lifetime_ms > before_ms, "expires in the future");
 
         let none = IamSigner::from_config(&aws_config::SdkConfig::builder().build());
         assert!(none.is_none(), "no region, no signer");
@@ -540,7 +544,6 @@ mod tests {
     async fn a_token_refresh_completes_on_a_one_thread_runtime() {
         use aws_credential_types::provider::{future, ProvideCredentials};
         use aws_credential_types::Credentials;
-        use base64::Engine;
         #[derive(Debug)]
         struct Slow;
         impl ProvideCredentials for Slow {
@@ -571,16 +574,7 @@ mod tests {
             }),
             runtime: Some(tokio::runtime::Handle::current()),
         };
-        let token = tokio::task::spawn_blocking(move || {
-            ctx.generate_oauth_token(None).map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap()
-        .expect("a token");
-        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&token.token)
-            .expect("base64url");
-        let url = String::from_utf8(url).unwrap();
+        let (url, _) = refreshed_token(ctx).await;
         assert!(
             url.contains("X-Amz-Credential=AKIDSLOWPROVIDER%2F"),
             "{url}"
